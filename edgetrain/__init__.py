@@ -1,0 +1,3 @@
+"""edgetrain: on-device CNN training accelerators for small FPGAs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,151 @@
+"""The one configuration object of an edgetrain accelerator.
+
+``AcceleratorConfig`` is frozen and validated at construction. The generator, the golden
+model's formats, the planner, the testbenches and the board builds all read it; a variant is
+``dataclasses.replace(cfg, field=value)`` or a TOML file of the same (flat) field names.
+"""
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+
+from ..errors import ConfigError
+
+__all__ = ["AcceleratorConfig", "REFRESH_POLICIES", "BUFFER_NAMES", "required_accumulator_bits",
+           "load_config"]
+
+REFRESH_POLICIES = ("none", "periodic", "live", "lifetime")
+BUFFER_NAMES = ("input", "weight", "output")
+
+
+def required_accumulator_bits(max_reduction, data_bits=16):
+    """Return the accumulator width that cannot overflow summing ``max_reduction`` products.
+
+    A product of two ``data_bits`` signed values has magnitude at most 2**(2*data_bits-2), so
+    a sum of N of them needs ``2*data_bits - 1 + ceil(log2 N)`` magnitude bits plus the sign.
+    """
+    if not isinstance(max_reduction, int) or max_reduction < 1:
+        raise ConfigError(f"max_reduction must be a positive integer, not {max_reduction!r}")
+    return 2 * data_bits + (max_reduction - 1).bit_length()
+
+
+def _positive(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, not {value!r}")
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    """Sizes, widths and policies of one accelerator instance.
+
+    Engine
+        ``tm`` x ``tn``: output- x input-channel parallelism of the MAC array.
+        ``data_bits``: width of every compute tensor element (16).
+        ``max_kernel``, ``max_channels``, ``max_size``, ``max_batch``: the largest layer one
+        build can run (kernel side, channel count, feature-map side, batch).
+        ``acc_bits``: accumulator width; 0 means "derive the minimum from the limits".
+    Buffers
+        ``input_depth``, ``weight_depth``, ``output_depth``: rows per bank of each on-chip
+        buffer. ``retention_cycles``: emulated eDRAM retention time. ``refresh``: refresh
+        policy per buffer, in ``BUFFER_NAMES`` order. ``decay_injection``: corrupt words
+        read after their retention expired (off by default).
+    DMA
+        ``axi_data_bits`` (32, 64 or 128), ``axi_addr_bits``, ``max_burst_beats`` (<= 256),
+        ``max_outstanding_reads``.
+    """
+
+    tm: int = 8
+    tn: int = 8
+    data_bits: int = 16
+    max_kernel: int = 5
+    max_channels: int = 64
+    max_size: int = 32
+    max_batch: int = 32
+    acc_bits: int = 0
+
+    input_depth: int = 1024
+    weight_depth: int = 512
+    output_depth: int = 1024
+    retention_cycles: int = 1675
+    refresh: tuple = ("live", "none", "live")
+    decay_injection: bool = False
+
+    axi_data_bits: int = 64
+    axi_addr_bits: int = 32
+    max_burst_beats: int = 256
+    max_outstanding_reads: int = 4
+
+    def __post_init__(self):
+        for f in fields(self):
+            if f.type is int or f.type == "int":
+                if f.name == "acc_bits":
+                    continue
+                _positive(f.name, getattr(self, f.name))
+        if self.data_bits != 16:
+            raise ConfigError(f"data_bits must be 16 (the numerics contract), not "
+                              f"{self.data_bits!r}")
+        if self.max_kernel > self.max_size:
+            raise ConfigError(f"max_kernel {self.max_kernel} exceeds max_size "
+                              f"{self.max_size}: lower max_kernel or raise max_size")
+        need = required_accumulator_bits(self.max_reduction, self.data_bits)
+        if self.acc_bits == 0:
+            object.__setattr__(self, "acc_bits", need)
+        elif not isinstance(self.acc_bits, int) or self.acc_bits < need:
+            raise ConfigError(f"acc_bits {self.acc_bits!r} is too narrow for the largest "
+                              f"reduction ({self.max_reduction} products needs {need} bits): "
+                              f"set acc_bits >= {need} or lower the limits")
+        refresh = tuple(self.refresh)
+        object.__setattr__(self, "refresh", refresh)
+        if len(refresh) != len(BUFFER_NAMES):
+            raise ConfigError(f"refresh must name one policy per buffer {BUFFER_NAMES}, "
+                              f"not {refresh!r}")
+        for policy in refresh:
+            if policy not in REFRESH_POLICIES:
+                raise ConfigError(f"refresh policy {policy!r} does not exist; choose from "
+                                  f"{', '.join(REFRESH_POLICIES)}")
+        if self.axi_data_bits not in (32, 64, 128):
+            raise ConfigError(f"axi_data_bits must be 32, 64 or 128, not "
+                              f"{self.axi_data_bits!r}")
+        if self.max_burst_beats > 256:
+            raise ConfigError(f"max_burst_beats must be <= 256 (AXI4 INCR), not "
+                              f"{self.max_burst_beats!r}")
+
+    @property
+    def max_reduction(self):
+        """The largest number of products one output sums, over FP, BP and WU."""
+        k2 = self.max_kernel ** 2
+        return max(self.max_channels * k2, self.max_batch * self.max_size ** 2)
+
+    def policy(self, buffer):
+        """Return the refresh policy of ``buffer`` (one of ``BUFFER_NAMES``)."""
+        return self.refresh[BUFFER_NAMES.index(buffer)]
+
+    def replace(self, **changes):
+        """Return a copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in fields(self)}
+
+
+def load_config(path=None, **overrides):
+    """Return the configuration from TOML file ``path`` (default config if None)."""
+    values = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                values = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    values.update(overrides)
+    known = {f.name for f in fields(AcceleratorConfig)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"unknown config key {key!r}; known keys: "
+                              f"{', '.join(sorted(known))}")
+    if "refresh" in values:
+        values["refresh"] = tuple(values["refresh"])
+    return AcceleratorConfig(**values)
