@@ -1,0 +1,171 @@
+"""cocotb tests of the UART host bridge (``boards.core.DeviceCore``) through the host client.
+
+The client is ``firmware.bridge_client.BridgeClient``, the same code that drives a board; only
+its transport differs: ``UartTransport`` wraps cocotbext-uart's ``UartSource``/``UartSink``.
+Parameters (``EDGETRAIN_PARAMS``): divisor, mem_depth, max_words, timeout_cycles, seed.
+"""
+
+import json
+import logging
+import os
+import random
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles
+from cocotbext.uart import UartSink, UartSource
+
+from edgetrain.boards.registers import DEVICE_ID, Register, decode_info
+from edgetrain.firmware.bridge_client import (BridgeClient, BridgeError, BridgeTimeout, Command,
+                                              Status, encode_request)
+
+PARAMS = json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))
+CLK_NS = 10
+
+
+class UartTransport:
+    """cocotbext-uart as a bridge transport: ``write(data)`` and ``read(n)`` coroutines."""
+
+    def __init__(self, dut, *, divisor, timeout_ns):
+        baud = 1e9 / (CLK_NS * divisor)
+        self.source = UartSource(dut.uart_rx, baud=baud)
+        self.sink = UartSink(dut.uart_tx, baud=baud)
+        for uart in (self.source, self.sink):
+            uart.log.setLevel(logging.WARNING)
+        self.timeout_ns = timeout_ns
+
+    async def write(self, data):
+        await self.source.write(data)
+        await self.source.wait()
+
+    async def read(self, n):
+        data = bytearray()
+        while len(data) < n:
+            if self.sink.empty():
+                await self.sink.wait(self.timeout_ns, "ns")
+                if self.sink.empty():
+                    raise BridgeTimeout(f"device sent {len(data)} of {n} expected bytes")
+            data += self.sink.read_nowait(min(self.sink.count(), n - len(data)))
+        return bytes(data)
+
+
+async def setup(dut):
+    """Start the clock, reset the device and return a ``BridgeClient`` wired to it."""
+    cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
+    dut.uart_rx.value = 1
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 4)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 4)
+    # The longest answer (max_words words) plus the frame timeout bounds every wait.
+    byte_ns = CLK_NS * PARAMS["divisor"] * 10
+    timeout_ns = (PARAMS["timeout_cycles"] * CLK_NS + byte_ns * (2 * PARAMS["max_words"] + 16))
+    transport = UartTransport(dut, divisor=PARAMS["divisor"], timeout_ns=timeout_ns)
+    return BridgeClient(transport, mem_data_bits=16, max_words=PARAMS["max_words"])
+
+
+def status_fields(word):
+    return {"done": word >> 1 & 1, "last_error": word >> 4 & 7, "frame_errors": word >> 16}
+
+
+@cocotb.test()
+async def registers_memory_start(dut):
+    """Registers, a multi-frame memory block round trip, START and STATUS all work."""
+    client = await setup(dut)
+    rng = random.Random(PARAMS.get("seed", 1))
+    depth = PARAMS["mem_depth"]
+    assert await client.read_reg(Register.ID.value) == DEVICE_ID
+    info = decode_info(await client.read_reg(Register.INFO.value))
+    assert info["mem_depth"] == depth and info["mem_data_bits"] == 16
+    for value in (0, 0xFFFFFFFF, rng.getrandbits(32)):
+        await client.write_reg(Register.SCRATCH.value, value)
+        assert await client.read_reg(Register.SCRATCH.value) == value
+    await client.write_reg(Register.ID.value, 0x1234)        # read-only: ignored
+    assert await client.read_reg(Register.ID.value) == DEVICE_ID
+    await client.write_reg(Register.LEDS.value, 0b1010)
+    assert int(dut.leds.value) >> 4 == 0b1010
+
+    count = PARAMS["max_words"] * 2 + 3                       # three frames, the last partial
+    base = rng.randrange(depth - count)
+    words = [rng.getrandbits(16) for _ in range(count)]
+    await client.write_mem(base, words)
+    assert await client.read_mem(base, count) == words
+    assert await client.read_mem(depth - 1, 1) == [0]         # last word, never written
+
+    cycles_before = await client.read_reg(Register.CYCLES.value)
+    assert await client.read_reg(Register.CYCLES.value) > cycles_before
+    await client.start()
+    await client.start()
+    assert await client.read_reg(Register.STARTS.value) == 2
+    fields = status_fields(await client.status())
+    assert fields == {"done": 1, "last_error": Status.OK.value, "frame_errors": 0}
+
+
+async def expect_status(client, frame, status):
+    """Send raw ``frame``; check the device answers it once with ``status``."""
+    await client.send_raw(frame)
+    response = await client.read_response()
+    assert response.status == status, f"{frame.hex()}: {response.status} != {status}"
+    assert response.payload == b""
+    return response
+
+
+def mem_frame(client, addr, words):
+    payload = b"".join(w.to_bytes(2, "little") for w in words)
+    return encode_request(Command.WRITE_MEM, addr, len(words), payload)
+
+
+@cocotb.test()
+async def bad_frames(dut):
+    """Corrupted, truncated, unknown, oversized and misaddressed frames are answered with
+    their error, change nothing, are counted in STATUS, and the bridge keeps working."""
+    client = await setup(dut)
+    rng = random.Random(PARAMS.get("seed", 1) + 1)
+    depth, max_words = PARAMS["mem_depth"], PARAMS["max_words"]
+    kept = [rng.getrandbits(16) for _ in range(8)]
+    await client.write_mem(0, kept)
+    errors = 0
+
+    frame = bytearray(mem_frame(client, 0, [w ^ 0xFFFF for w in kept]))
+    for position in (rng.randrange(6, len(frame) - 2), len(frame) - 1):
+        broken = bytearray(frame)
+        broken[position] ^= 1 << rng.randrange(8)            # one flipped bit
+        await expect_status(client, bytes(broken), Status.BAD_CRC)
+        errors += 1
+    await expect_status(client, encode_request(0x7F, 0, 1), Status.UNKNOWN_COMMAND)
+    errors += 1
+    for bad in (encode_request(Command.READ_MEM, 0, 0),
+                encode_request(Command.READ_MEM, 0, max_words + 1),
+                encode_request(Command.READ_REG, Register.ID.value, 2),
+                mem_frame(client, 0, [0] * (max_words + 1))):
+        await expect_status(client, bad, Status.BAD_LENGTH)
+        errors += 1
+    for bad in (encode_request(Command.READ_MEM, depth - 1, 2),
+                encode_request(Command.READ_REG, len(Register), 1),
+                mem_frame(client, depth - 2, [1, 2, 3])):
+        await expect_status(client, bad, Status.BAD_ADDRESS)
+        errors += 1
+    await expect_status(client, bytes(frame[:9]), Status.TIMEOUT)   # truncated in the payload
+    errors += 1
+    await expect_status(client, bytes([0xA5, 0x42]), Status.TIMEOUT)  # garbage with a sync byte
+    errors += 1
+    assert await client.read_mem(0, len(kept)) == kept
+
+    garbage = bytes(b for b in rng.randbytes(40) if b != 0xA5)      # no sync byte: ignored
+    await client.send_raw(garbage)
+    response = await client.request(Command.READ_REG, Register.ID.value, 1)
+    assert response.command == Command.READ_REG.value and response.status == Status.OK
+    assert int.from_bytes(response.payload, "little") == DEVICE_ID
+
+    fields = status_fields(await client.status())
+    assert fields["frame_errors"] == errors
+    assert fields["last_error"] == Status.TIMEOUT.value
+    assert int(dut.leds.value) >> 2 & 1, "error LED must be lit after a bad frame"
+    try:
+        await client.read_mem(depth, 1)
+    except BridgeError as e:
+        assert e.status == Status.BAD_ADDRESS
+    else:
+        raise AssertionError("reading past the memory must raise BridgeError")
+    await client.write_reg(Register.SCRATCH.value, 0xC0FFEE)
+    assert await client.read_reg(Register.SCRATCH.value) == 0xC0FFEE
