@@ -69,6 +69,7 @@ class AcceleratorConfig:
     retention_cycles: int = 1675
     refresh: tuple = ("live", "none", "live")
     decay_injection: bool = False
+    edram_banks: int = 2
 
     axi_data_bits: int = 64
     axi_addr_bits: int = 32
@@ -103,12 +104,28 @@ class AcceleratorConfig:
             if policy not in REFRESH_POLICIES:
                 raise ConfigError(f"refresh policy {policy!r} does not exist; choose from "
                                   f"{', '.join(REFRESH_POLICIES)}")
+        self._check_edram()
         if self.axi_data_bits not in (32, 64, 128):
             raise ConfigError(f"axi_data_bits must be 32, 64 or 128, not "
                               f"{self.axi_data_bits!r}")
         if self.max_burst_beats > 256:
             raise ConfigError(f"max_burst_beats must be <= 256 (AXI4 INCR), not "
                               f"{self.max_burst_beats!r}")
+
+    def _check_edram(self):
+        from .edram import check_refresh_budget  # edram imports this module
+        banks = self.edram_banks
+        if banks & (banks - 1):
+            raise ConfigError(f"edram_banks must be a power of two, not {banks!r}")
+        for name, policy in zip(BUFFER_NAMES, self.refresh):
+            depth = getattr(self, f"{name}_depth")
+            if policy in ("periodic", "live"):
+                if depth % banks:
+                    raise ConfigError(f"{name}_depth {depth} is not a multiple of "
+                                      f"edram_banks {banks}")
+                check_refresh_budget(rows=depth // banks,
+                                     retention_cycles=self.retention_cycles,
+                                     where=f"{name} buffer ({depth} rows, {banks} banks)")
 
     @property
     def max_reduction(self):
