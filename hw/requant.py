@@ -1,0 +1,254 @@
+"""Requantization in hardware: shift, round (nearest-even or stochastic), saturate, ReLU.
+
+``RoundShift`` is the per-lane arithmetic of ``numerics.requantize`` as a stall-together
+pipeline (shared with the SGD update unit); ``Requantizer`` is the stream unit the conv engine
+instantiates: it adds the random words, the handshake and the statistics the host reads.
+
+Shift range
+    ``shift`` is ``signed(8)``; every value in -128..127 gives the exact result of the
+    integer definition in ``numerics.requantize`` (the unit never wraps). Shifts beyond what
+    can change a result are clamped internally to equivalent ones: a left shift by more than
+    ``out_bits`` saturates every non-zero value; a right shift by ``s > in_bits + 31`` gives
+    the same result as ``in_bits + 31`` (for nearest rounding every ``s >= in_bits`` gives 0).
+
+How a right shift by ``s`` is computed
+    ``s = p + s2`` with ``s2 = min(s, 32)``: the value is first shifted right by ``p`` (with a
+    sticky bit of what fell off), a rounding bias below ``2**s2`` is added and the sum is shifted
+    right by ``s2``. Nearest-even uses the bias ``2**(s2-1) - 1 + (lsb | sticky)`` where
+    ``lsb`` is bit ``s`` of the value; stochastic uses the top ``s2`` bits of the random word
+    (for ``s > 32`` the whole word, which equals adding ``word << (s-32)`` before shifting).
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .pipe import delay, stage, stream_pipeline
+from .rng import RngBits
+
+__all__ = ["RoundShift", "Requantizer"]
+
+
+def _check_bits(name, value, lo, hi):
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise TypeError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
+
+
+class RoundShift(wiring.Component):
+    """Requantize ``lanes`` values by a shared ``shift``; a stall-together pipeline.
+
+    A beat is ``value`` (per lane), ``shift``, ``stochastic`` and ``relu``, all sampled on an
+    enabled cycle (``en`` high). The random word of each lane is sampled from ``rand``
+    exactly ``rand_delay`` enabled cycles later (ignored for nearest rounding). After
+    ``latency`` enabled cycles the beat's results are on the outputs:
+
+    * ``data``: ``requantize(value, shift, bits=out_bits)``, then ``max(., 0)`` if ``relu``;
+    * ``mask``: ``relu`` and the requantized value > 0;
+    * ``sat``: the lane's requantized value was saturated (before the ReLU).
+    """
+
+    latency = 6
+    rand_delay = 2
+
+    def __init__(self, *, lanes, in_bits, out_bits):
+        _check_bits("lanes", lanes, 1, 1024)
+        _check_bits("in_bits", in_bits, 2, 64)
+        _check_bits("out_bits", out_bits, 2, 32)
+        self._lanes, self._in_bits, self._out_bits = lanes, in_bits, out_bits
+        super().__init__({
+            "en": In(1),
+            "value": In(data.ArrayLayout(signed(in_bits), lanes)),
+            "shift": In(signed(8)),
+            "stochastic": In(1),
+            "relu": In(1),
+            "rand": In(data.ArrayLayout(unsigned(32), lanes)),
+            "data": Out(data.ArrayLayout(signed(out_bits), lanes)),
+            "mask": Out(data.ArrayLayout(unsigned(1), lanes)),
+            "sat": Out(data.ArrayLayout(unsigned(1), lanes)),
+        })
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def in_bits(self):
+        return self._in_bits
+
+    @property
+    def out_bits(self):
+        return self._out_bits
+
+    def _decode(self, m):
+        """Stage 1: turn ``shift`` into the per-beat controls of the later stages."""
+        w, b = self._in_bits, self._out_bits
+        s = self.shift
+        right = s > 0
+        s_eff = Mux(s > min(w + 31, 127), min(w + 31, 127), s)
+        p = Mux(s_eff > 32, s_eff - 32, 0)[:7]
+        s2 = Mux(s_eff > 32, 32, s_eff)[:6]
+        left = Mux(-s > b, b, -s)[:6]
+        ctl = {
+            "right": right,
+            "stochastic": self.stochastic & right,
+            "relu": self.relu,
+            "p": p,
+            "lsb_pos": Mux(s_eff > w - 1, w - 1, s_eff)[:7],
+            "sticky_mask": Cat(p > j for j in range(w)),
+            "half": Cat(s2 == j + 1 for j in range(32)),
+            "half_m1": Cat(s2 > j + 1 for j in range(32)),
+            "rand_shift": (32 - s2)[:6],
+            "final_shift": Mux(right, b + s2, b - left)[:7],
+        }
+        return {k: stage(m, self.en, v, name=f"ctl_{k}") for k, v in ctl.items()}
+
+    def elaborate(self, platform):
+        m = Module()
+        en, b = self.en, self._out_bits
+        c1 = self._decode(m)
+        c2 = {k: stage(m, en, v, name=f"ctl2_{k}") for k, v in c1.items()}
+        c3 = {k: stage(m, en, c2[k], name=f"ctl3_{k}") for k in ("relu", "final_shift")}
+        c4 = {k: stage(m, en, c3[k], name=f"ctl4_{k}") for k in c3}
+        c5 = {"relu": stage(m, en, c4["relu"], name="ctl5_relu")}
+        for n in range(self._lanes):
+            v1 = stage(m, en, self.value[n], name=f"lane{n}_value")
+            # Stage 2: pre-shift right by p (only for shifts above 32), keep what fell off.
+            t2 = stage(m, en, v1 >> c1["p"], name=f"lane{n}_pre")
+            sticky = (v1.as_unsigned() & c1["sticky_mask"]).any()
+            lsb = v1.bit_select(c1["lsb_pos"], 1)
+            rbit2 = stage(m, en, sticky | lsb, name=f"lane{n}_round_bit")
+            # Stage 3: rounding bias (below 2**s2).
+            nearest = Mux(rbit2, c2["half"], c2["half_m1"])
+            stochastic = self.rand[n] >> c2["rand_shift"]
+            bias = Mux(c2["right"], Mux(c2["stochastic"], stochastic, nearest), 0)
+            bias3 = stage(m, en, bias[:32], name=f"lane{n}_bias")
+            t3 = stage(m, en, t2, name=f"lane{n}_pre_d")
+            # Stage 4: the rounding add.
+            u4 = stage(m, en, t3 + bias3, name=f"lane{n}_sum")
+            # Stage 5: the final shift; left shifts are right shifts of (u << out_bits).
+            q5 = stage(m, en, (u4 << b) >> c4["final_shift"], name=f"lane{n}_shifted")
+            # Stage 6: saturation (the bits above out_bits-1 must all equal the sign) and ReLU.
+            top = q5[b - 1:]
+            sign = q5[-1]
+            too_big, too_small = ~sign & top.any(), sign & ~top.all()
+            hi, lo = Const((1 << (b - 1)) - 1, signed(b)), Const(-(1 << (b - 1)), signed(b))
+            clipped = Mux(too_big, hi, Mux(too_small, lo, q5[:b].as_signed()))
+            positive = ~sign & q5.any()
+            out = Mux(c5["relu"] & ~positive, 0, clipped)
+            m.d.comb += [
+                self.data[n].eq(stage(m, en, out, name=f"lane{n}_data")),
+                self.mask[n].eq(stage(m, en, c5["relu"] & positive, name=f"lane{n}_mask")),
+                self.sat[n].eq(stage(m, en, too_big | too_small, name=f"lane{n}_sat")),
+            ]
+        return m
+
+
+class Requantizer(wiring.Component):
+    """Requantize a stream of accumulator beats into ``out_bits`` values (+ ReLU and mask).
+
+    Each beat on ``i`` holds ``lanes`` accumulators and, per lane, ``index``: the element's
+    flat row-major position in the whole logical tensor (it selects the random word). ``shift``,
+    ``stochastic``, ``key`` and ``relu`` are sampled with each beat as it is accepted (hold them
+    during a run). The result beat appears on ``o`` ``latency`` cycles after acceptance when
+    ``o`` is ready; one beat per cycle; backpressure stalls the whole pipeline.
+
+    ``o.data[n]`` is ``requantize(acc[n], shift, bits=out_bits, rounding, key, index[n])``
+    (``numerics``), then ``max(., 0)`` if ``relu``; ``o.mask[n]`` is ``relu`` and the
+    requantized value > 0. See the module docstring for the shift range.
+
+    ``saturations`` counts saturated elements and ``amax`` holds the largest ``|acc|`` of the
+    beats since ``clear`` was last high; a beat is included ``stats_delay`` cycles after it
+    left on ``o``. Pulse ``clear`` while no beat is in flight.
+    """
+
+    stats_delay = 2
+
+    def __init__(self, *, lanes, acc_bits, out_bits=16):
+        _check_bits("lanes", lanes, 1, 256)
+        _check_bits("acc_bits", acc_bits, 2, 64)
+        _check_bits("out_bits", out_bits, 2, 32)
+        self._lanes, self._acc_bits, self._out_bits = lanes, acc_bits, out_bits
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({
+                "acc": data.ArrayLayout(signed(acc_bits), lanes),
+                "index": data.ArrayLayout(unsigned(32), lanes)}))),
+            "o": Out(stream.Signature(data.StructLayout({
+                "data": data.ArrayLayout(signed(out_bits), lanes),
+                "mask": data.ArrayLayout(unsigned(1), lanes)}))),
+            "shift": In(signed(8)),
+            "stochastic": In(1),
+            "key": In(32),
+            "relu": In(1),
+            "saturations": Out(32),
+            "amax": Out(acc_bits),
+            "clear": In(1),
+        })
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def acc_bits(self):
+        return self._acc_bits
+
+    @property
+    def out_bits(self):
+        return self._out_bits
+
+    @property
+    def latency(self):
+        """Cycles from a beat's acceptance on ``i`` to its presentation on ``o``."""
+        return RngBits.latency - RoundShift.rand_delay + RoundShift.latency
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rng = rng = RngBits(lanes=self._lanes)
+        m.submodules.core = core = RoundShift(lanes=self._lanes, in_bits=self._acc_bits,
+                                              out_bits=self._out_bits)
+        en = stream_pipeline(m, i=self.i, o=self.o, latency=self.latency)
+        lead = RngBits.latency - RoundShift.rand_delay
+        m.d.comb += [
+            rng.en.eq(en), rng.key.eq(self.key), rng.index.eq(self.i.payload.index),
+            core.en.eq(en),
+            core.value.eq(delay(m, en, self.i.payload.acc, lead, name="acc")),
+            core.shift.eq(delay(m, en, self.shift, lead, name="shift")),
+            core.stochastic.eq(delay(m, en, self.stochastic, lead, name="stochastic")),
+            core.relu.eq(delay(m, en, self.relu, lead, name="relu")),
+            core.rand.eq(rng.bits),
+            self.o.payload.data.eq(core.data),
+            self.o.payload.mask.eq(core.mask),
+        ]
+        self._count_saturations(m, core.sat)
+        self._track_amax(m)
+        return m
+
+    def _count_saturations(self, m, sat):
+        left = self.o.valid & self.o.ready
+        flags = Signal(self._lanes)
+        count = Signal(range(self._lanes + 1))
+        m.d.sync += flags.eq(Mux(left, sat.as_value(), 0))
+        m.d.sync += count.eq(sum(flags[n] for n in range(self._lanes)))
+        m.d.sync += self.saturations.eq(self.saturations + count)
+        with m.If(self.clear):
+            m.d.sync += [flags.eq(0), count.eq(0), self.saturations.eq(0)]
+
+    def _track_amax(self, m):
+        # One comparator level per cycle: a max tree over the lanes, then the running max.
+        accepted = self.i.valid & self.i.ready
+        level = [Signal(self._acc_bits, name=f"abs{n}") for n in range(self._lanes)]
+        m.d.sync += [a.eq(Mux(accepted, abs(self.i.payload.acc[n]), 0))
+                     for n, a in enumerate(level)]
+        stages = [level]
+        while len(level) > 1:
+            pairs = [level[k:k + 2] for k in range(0, len(level), 2)]
+            level = [Signal(self._acc_bits, name=f"max{len(stages)}_{k}")
+                     for k in range(len(pairs))]
+            m.d.sync += [r.eq(Mux(p[-1] > p[0], p[-1], p[0])) for r, p in zip(level, pairs)]
+            stages.append(level)
+        top = level[0]
+        m.d.sync += self.amax.eq(Mux(top > self.amax, top, self.amax))
+        with m.If(self.clear):
+            m.d.sync += [s.eq(0) for lvl in stages for s in lvl]
+            m.d.sync += self.amax.eq(0)
+        assert len(stages) + 1 <= self.latency + self.stats_delay

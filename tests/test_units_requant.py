@@ -1,0 +1,174 @@
+# amaranth: UnusedElaboratable=no
+"""Requantizer and RngBits in Amaranth's simulator, bit for bit against ``numerics``."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from edgetrain.hw.requant import Requantizer
+from edgetrain.hw.rng import RngBits
+from edgetrain.sim import numerics
+from edgetrain.sim.stream_sim import run_stream
+from edgetrain.sim.units_golden import (expected_requant, mismatches, numerics_shift_range,
+                                        random_requant_beats, requantize_unbounded)
+
+ACC_BITS = 47  # the default AcceleratorConfig's accumulator width
+
+
+def apply_beat(dut):
+    def apply(ctx, beat):
+        ctx.set(dut.i.payload, {"acc": beat["acc"], "index": beat["index"]})
+        for name in ("shift", "stochastic", "key", "relu"):
+            ctx.set(getattr(dut, name), beat[name])
+    return apply
+
+
+def collect(payload):
+    return {"data": [int(v) for v in payload.data], "mask": [int(v) for v in payload.mask]}
+
+
+def run_requant(beats, *, lanes, acc_bits, out_bits=16, seed=0, p_valid=0.8, p_ready=0.6):
+    dut = Requantizer(lanes=lanes, acc_bits=acc_bits, out_bits=out_bits)
+    return run_stream(dut, beats, apply=apply_beat(dut), collect=collect,
+                      stats=("saturations", "amax"), p_valid=p_valid, p_ready=p_ready,
+                      seed=seed)
+
+
+def check_requant(beats, run, *, out_bits=16, expect=expected_requant):
+    """Return the mismatches of a requantizer run against ``expect`` (default: numerics)."""
+    exp = [expect(b, out_bits=out_bits) for b in beats]
+    found = mismatches(exp, run.outputs, ("data", "mask"))
+    sat = sum(e["saturations"] for e in exp)
+    amax = max(abs(a) for b in beats for a in b["acc"])
+    if run.stats != {"saturations": sat, "amax": amax}:
+        found.append(f"stats: expected saturations={sat} amax={amax}, got {run.stats}")
+    return found
+
+
+def test_rng_bits_matches_numerics():
+    rnd = random.Random(3)
+    dut = RngBits(lanes=3)
+    words = [(rnd.getrandbits(32), [rnd.getrandbits(32) for _ in range(3)]) for _ in range(200)]
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.en, 1)
+        for k in range(len(words) + dut.latency):
+            if k < len(words):
+                ctx.set(dut.key, words[k][0])
+                ctx.set(dut.index, words[k][1])
+            await ctx.tick()
+            if k >= dut.latency - 1:
+                got.append([int(v) for v in ctx.get(dut.bits)])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    exp = [[int(v) for v in numerics.rng_bits(key, np.array(ix))] for key, ix in words]
+    assert got[:len(words)] == exp
+
+
+@pytest.mark.parametrize("lanes,out_bits,count,seed", [(4, 16, 1500, 1), (1, 32, 400, 2)])
+def test_requantizer_random_beats(lanes, out_bits, count, seed):
+    beats = random_requant_beats(random.Random(seed), count, lanes=lanes, acc_bits=ACC_BITS,
+                                 out_bits=out_bits)
+    run = run_requant(beats, lanes=lanes, acc_bits=ACC_BITS, out_bits=out_bits, seed=seed)
+    assert check_requant(beats, run, out_bits=out_bits) == []
+
+
+def test_requantizer_full_throughput_and_latency():
+    beats = random_requant_beats(random.Random(5), 64, lanes=2, acc_bits=20)
+    run = run_requant(beats, lanes=2, acc_bits=20, p_valid=1.0, p_ready=1.0)
+    assert check_requant(beats, run) == []
+    latency = Requantizer(lanes=2, acc_bits=20).latency
+    assert [o - i for i, o in zip(run.in_cycles, run.out_cycles)] == [latency] * len(beats)
+    assert run.in_cycles == list(range(run.in_cycles[0], run.in_cycles[0] + len(beats)))
+
+
+def unbounded_expected(beat, *, out_bits):
+    rounding = numerics.ROUNDING_MODES[beat["stochastic"]]
+    q, count = requantize_unbounded(beat["acc"], beat["shift"], bits=out_bits,
+                                    rounding=rounding, key=beat["key"], index=beat["index"])
+    if beat["relu"]:
+        return {"data": [max(v, 0) for v in q], "mask": [int(v > 0) for v in q],
+                "saturations": count}
+    return {"data": q, "mask": [0] * len(q), "saturations": count}
+
+
+def test_unbounded_reference_equals_numerics_in_range():
+    beats = random_requant_beats(random.Random(7), 3000, lanes=2, acc_bits=ACC_BITS)
+    for beat in beats:
+        assert unbounded_expected(beat, out_bits=16) == expected_requant(beat, out_bits=16)
+
+
+def test_out_of_range_shifts_saturate_instead_of_wrapping():
+    lo, hi = numerics_shift_range(ACC_BITS)
+    rnd = random.Random(11)
+    beats = (random_requant_beats(rnd, 150, lanes=2, acc_bits=ACC_BITS, shifts=(-128, lo - 1))
+             + random_requant_beats(rnd, 150, lanes=2, acc_bits=ACC_BITS, shifts=(hi + 1, 127)))
+    run = run_requant(beats, lanes=2, acc_bits=ACC_BITS, seed=11)
+    assert check_requant(beats, run, expect=unbounded_expected) == []
+    assert run.stats["saturations"] > 50  # left shifts beyond 17 saturate every non-zero value
+
+
+def test_clear_restarts_the_statistics():
+    rnd = random.Random(13)
+    runs = [random_requant_beats(rnd, 40, lanes=2, acc_bits=24) for _ in range(2)]
+    dut = Requantizer(lanes=2, acc_bits=24)
+    apply, seen = apply_beat(dut), []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for beats in runs:
+            ctx.set(dut.clear, 1)
+            await ctx.tick()
+            ctx.set(dut.clear, 0)
+            assert (ctx.get(dut.saturations), ctx.get(dut.amax)) == (0, 0)
+            for beat in beats:
+                apply(ctx, beat)
+                ctx.set(dut.i.valid, 1)
+                await ctx.tick()
+            ctx.set(dut.i.valid, 0)
+            for _ in range(dut.latency + dut.stats_delay):
+                await ctx.tick()
+            seen.append({"saturations": ctx.get(dut.saturations), "amax": ctx.get(dut.amax)})
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    for beats, stats in zip(runs, seen):
+        sat = sum(expected_requant(b)["saturations"] for b in beats)
+        assert stats == {"saturations": sat, "amax": max(abs(a) for b in beats for a in b["acc"])}
+    assert seen[0] != seen[1]
+
+
+def test_comparison_detects_an_off_by_one_shift():
+    """The comparison must fail when the reference is wrong (here: shift off by one)."""
+    beats = random_requant_beats(random.Random(17), 200, lanes=2, acc_bits=ACC_BITS)
+    run = run_requant(beats, lanes=2, acc_bits=ACC_BITS, seed=17)
+    assert check_requant(beats, run) == []
+
+    def wrong(beat, *, out_bits):
+        return expected_requant({**beat, "shift": beat["shift"] + 1}, out_bits=out_bits)
+
+    assert len(check_requant(beats, run, expect=wrong)) > 0
+
+
+@pytest.mark.parametrize("bad", [{"lanes": 0}, {"acc_bits": 65}, {"out_bits": 1},
+                                 {"lanes": 2.0}])
+def test_bad_parameters_name_the_value(bad):
+    args = {"lanes": 2, "acc_bits": 32, **bad}
+    with pytest.raises(TypeError, match=repr(list(bad.values())[0])):
+        Requantizer(**args)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_requantizer_many_random_beats(seed):
+    beats = random_requant_beats(random.Random(100 + seed), 6000, lanes=4, acc_bits=ACC_BITS)
+    run = run_requant(beats, lanes=4, acc_bits=ACC_BITS, seed=seed, p_valid=0.7, p_ready=0.5)
+    assert check_requant(beats, run) == []
