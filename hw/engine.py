@@ -1,0 +1,205 @@
+"""The channel-parallel conv engine: one Tm x Tn MAC array for FP, BP and WU.
+
+``ConvEngine`` runs one layer (tile) per descriptor accepted on ``desc`` (see
+``engine_desc``) against three buffers reached through ``MemoryPortSignature`` ports, so any
+buffer with that port (``SRAMBuffer``, the eDRAM-style buffer) can sit behind it:
+
+* ``act``: FP/WU read x, BP reads dy (T int16 lanes per row);
+* ``wgt``: FP/BP read T x T weight blocks (BP swaps the block's roles on the way in);
+* ``out``: FP/BP write requantized rows (T int16 lanes, then T ReLU-mask bits), WU reads dy.
+
+FP/BP results go through the ``Requantizer`` (shift, nearest or stochastic rounding with the
+counter-based generator, saturation, ReLU and its mask) into ``out``. WU results (the exact
+batch-summed weight-gradient accumulators of one T x T block, lane ``i * T + j`` for output
+channel ``i`` and input channel ``j``) leave on the ``grad`` stream with the block's weight-row
+address. Max-pool is not in the engine: it is the post-processing unit of ``hw/pool.py``.
+
+Data path: address generator (4 stages) -> buffer read (1) -> PE array -> requantizer -> write.
+Nothing waits between reductions: the next pixel's first tap follows the last tap of the
+previous one. A buffer that is not ready inserts a bubble (a stall cycle); a consumer that is
+not ready (``grad``, ``out`` writes) stalls the whole pipeline.
+
+Counters (cleared when a descriptor is accepted, valid once ``busy`` falls): ``busy_cycles``,
+``macs`` (useful MACs: valid output lanes x valid input lanes of every kernel tap, padding
+taps included as the standard MAC count does; BP's skipped dilation-zero taps excluded),
+``stall_cycles``, ``saturations`` and ``amax`` (largest |accumulator| requantized).
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..errors import ConfigError
+from .addrgen import AddressGenerator, TapLayout
+from .config import AcceleratorConfig
+from .engine_desc import MODES, DescriptorLayout
+from .memport import MemoryPortSignature
+from .pe_array import PEArray
+from .requant import Requantizer
+
+__all__ = ["ConvEngine", "CounterLayout", "port_shapes"]
+
+
+def _bits(v):
+    return max(1, int(v).bit_length())
+
+
+def port_shapes(cfg):
+    """Return ``{buffer: (addr_bits, data_bits)}`` of the engine's three buffer ports."""
+    t = cfg.tm
+    return {"act": (_bits(cfg.input_depth - 1), 16 * t),
+            "wgt": (_bits(cfg.weight_depth - 1), 16 * t * t),
+            "out": (_bits(cfg.output_depth - 1), 17 * t)}
+
+
+def CounterLayout(cfg):
+    return data.StructLayout({"busy_cycles": 32, "macs": 48, "stall_cycles": 32,
+                              "saturations": 32, "amax": cfg.acc_bits})
+
+
+def GradLayout(cfg):
+    return data.StructLayout({"addr": _bits(cfg.weight_depth - 1),
+                              "acc": data.ArrayLayout(signed(cfg.acc_bits), cfg.tm * cfg.tn)})
+
+
+class ConvEngine(wiring.Component):
+    """Run FP, BP and WU descriptors on a ``config.tm`` x ``config.tn`` MAC array.
+
+    ``desc`` is ready while the engine is idle; a descriptor is accepted, ``busy`` rises the
+    next cycle and falls when every result has been written (FP/BP) or accepted on ``grad``
+    (WU); the counters are then final. Requires ``tm == tn`` (BP reads a stored T x T weight
+    block with its rows and columns swapped). The buffer ports are used only while ``busy``.
+    """
+
+    def __init__(self, *, config):
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
+        if config.tm != config.tn:
+            raise ConfigError(f"the conv engine needs tm == tn (BP reads weight blocks "
+                              f"transposed), not tm={config.tm}, tn={config.tn}")
+        self._cfg = config
+        ports = {name: Out(MemoryPortSignature(addr_bits=a, data_bits=d))
+                 for name, (a, d) in port_shapes(config).items()}
+        super().__init__({
+            "desc": In(stream.Signature(DescriptorLayout(config))),
+            **ports,
+            "grad": Out(stream.Signature(GradLayout(config))),
+            "busy": Out(1),
+            "counters": Out(CounterLayout(config)),
+        })
+
+    @property
+    def config(self):
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, t = self._cfg, self._cfg.tm
+        m.submodules.addrgen = ag = AddressGenerator(config=cfg)
+        m.submodules.pe = pe = PEArray(tm=t, tn=t, acc_bits=cfg.acc_bits,
+                                       side_bits=TapLayout(cfg).size)
+        m.submodules.requant = rq = Requantizer(lanes=t, acc_bits=cfg.acc_bits)
+        m.submodules.pending_addr = addr_fifo = fifo.SyncFIFO(
+            width=len(self.out.addr), depth=rq.latency + 4)
+
+        cur = Signal(DescriptorLayout(cfg))
+        start = Signal()
+        wu = (cur.mode == MODES.index("wu")) | (cur.mode == MODES.index("update"))
+        m.d.comb += [self.desc.ready.eq(~self.busy), ag.desc.eq(cur), ag.start.eq(start)]
+        m.d.sync += start.eq(self.desc.valid & self.desc.ready)
+        with m.If(self.desc.valid & self.desc.ready):
+            m.d.sync += [cur.eq(self.desc.payload), self.busy.eq(1)]
+
+        tap, tap_valid = ag.tap, ag.tap_valid
+        ready_all = self.act.ready & Mux(wu, self.out.ready, self.wgt.ready)
+        back_stall = (pe.fp_valid & ~rq.i.ready) | (pe.wu_valid & ~self.grad.ready)
+        en_back = ~back_stall
+        issue = tap_valid & ready_all & en_back
+        m.d.comb += [ag.en.eq(en_back & (~tap_valid | ready_all)), pe.en.eq(en_back)]
+
+        l_valid, l_tap = Signal(), Signal.like(tap)
+        with m.If(en_back):
+            m.d.sync += [l_valid.eq(issue), l_tap.eq(tap)]
+        self._reads(m, tap, tap_valid & en_back, wu)
+        self._operands(m, pe, l_valid, l_tap, cur, wu)
+        self._fp_results(m, pe, rq, addr_fifo, cur, wu)
+        wu_side = TapLayout(cfg)(pe.wu_side)
+        m.d.comb += [self.grad.valid.eq(pe.wu_valid), self.grad.payload.acc.eq(pe.wu_acc),
+                     self.grad.payload.addr.eq(wu_side.w_addr)]
+        self._finish(m, start, ag, issue, tap, rq, wu)
+        self._count(m, start, issue, tap, ready_all, back_stall, l_valid, l_tap, rq)
+        return m
+
+    def _reads(self, m, tap, go, wu):
+        """Issue the buffer reads of the tap at the address generator's output."""
+        m.d.comb += [self.act.addr.eq(tap.act_addr), self.act.r_en.eq(go),
+                     self.wgt.addr.eq(tap.w_addr), self.wgt.r_en.eq(go & ~wu)]
+        with m.If(wu):
+            m.d.comb += [self.out.addr.eq(tap.out_addr), self.out.r_en.eq(go)]
+
+    def _operands(self, m, pe, l_valid, l_tap, cur, wu):
+        """Route the read rows into the array: FP block, BP transposed block, WU dy x x."""
+        t = self._cfg.tm
+        bp = cur.mode == MODES.index("bp")
+        w_row, x_row, dy_row = self.wgt.r_data, self.act.r_data, self.out.r_data
+
+        def lane(row, k):
+            return row[16 * k:16 * (k + 1)]
+
+        for i in range(t):
+            keep = i < l_tap.out_lanes
+            for j in range(t):
+                a = Mux(wu, lane(dy_row, i), Mux(bp, lane(w_row, j * t + i),
+                                                 lane(w_row, i * t + j)))
+                m.d.comb += pe.a[i * t + j].eq(Mux(keep, a, 0))
+        for j in range(t):
+            m.d.comb += pe.b[j].eq(Mux(l_tap.inb & (j < l_tap.red_lanes), lane(x_row, j), 0))
+        m.d.comb += [pe.valid.eq(l_valid), pe.wu.eq(wu), pe.first.eq(l_tap.first),
+                     pe.last.eq(l_tap.last), pe.side.eq(l_tap.as_value())]
+
+    def _fp_results(self, m, pe, rq, addr_fifo, cur, wu):
+        """Requantize FP/BP pixels and write them to ``out`` at their row addresses."""
+        t = self._cfg.tm
+        side = TapLayout(self._cfg)(pe.fp_side)
+        lane_off = [Signal(32, name=f"lane_off{i}") for i in range(t)]
+        m.d.sync += [off.eq(i * cur.out_plane) for i, off in enumerate(lane_off)]
+        m.d.comb += [
+            rq.i.valid.eq(pe.fp_valid), rq.i.payload.acc.eq(pe.fp_acc),
+            rq.shift.eq(cur.shift), rq.stochastic.eq(cur.stochastic), rq.key.eq(cur.key),
+            rq.relu.eq(cur.relu), rq.o.ready.eq(self.out.ready),
+            addr_fifo.w_en.eq(rq.i.valid & rq.i.ready), addr_fifo.w_data.eq(side.out_addr),
+            addr_fifo.r_en.eq(rq.o.valid & rq.o.ready),
+        ]
+        m.d.comb += [rq.i.payload.index[i].eq(side.idx + lane_off[i]) for i in range(t)]
+        with m.If(~wu):
+            m.d.comb += [self.out.addr.eq(addr_fifo.r_data), self.out.w_en.eq(rq.o.valid),
+                         self.out.w_data.eq(Cat(rq.o.payload.data.as_value(),
+                                                rq.o.payload.mask.as_value()))]
+
+    def _finish(self, m, start, ag, issue, tap, rq, wu):
+        """Drop ``busy`` once every reduction issued has left the engine."""
+        pending = Signal(range(256))
+        retired = Mux(wu, self.grad.valid & self.grad.ready, rq.o.valid & rq.o.ready)
+        m.d.sync += pending.eq(pending + (issue & tap.last) - retired)
+        idle = ~start & ~ag.running & ~ag.tap_valid & (pending == 0)
+        # Wait for the requantizer's statistics to include the last beat.
+        settle = Signal(range(Requantizer.stats_delay + 2))
+        with m.If(self.busy & idle):
+            m.d.sync += settle.eq(settle + 1)
+            with m.If(settle == Requantizer.stats_delay + 1):
+                m.d.sync += [self.busy.eq(0), settle.eq(0)]
+        with m.Else():
+            m.d.sync += settle.eq(0)
+
+    def _count(self, m, start, issue, tap, ready_all, back_stall, l_valid, l_tap, rq):
+        """Busy, useful-MAC and stall counters; saturations and amax from the requantizer."""
+        c = self.counters
+        macs = Signal(2 * _bits(self._cfg.tm))
+        m.d.sync += macs.eq(Mux(issue & tap.real, tap.out_lanes * tap.red_lanes, 0))
+        stalled = back_stall | (self.act.r_en & ~ready_all)
+        m.d.comb += [c.saturations.eq(rq.saturations), c.amax.eq(rq.amax), rq.clear.eq(start)]
+        with m.If(self.desc.valid & self.desc.ready):
+            m.d.sync += [c.busy_cycles.eq(0), c.macs.eq(0), c.stall_cycles.eq(0)]
+        with m.Elif(self.busy):
+            m.d.sync += [c.busy_cycles.eq(c.busy_cycles + 1), c.macs.eq(c.macs + macs),
+                         c.stall_cycles.eq(c.stall_cycles + stalled)]

@@ -1,0 +1,72 @@
+"""The conv engine with its on-chip buffers and a host port on each buffer.
+
+``ConvEngineTile`` is what ``edgetrain generate`` writes and the testbenches drive: the
+``ConvEngine``, its three buffers (``SRAMBuffer`` by default; any component factory with a
+``MemoryPortSignature`` port named ``port`` fits) and, per buffer, a host-side port
+(``host_act``, ``host_wgt``, ``host_out``) through which the testbench or the DMA fills and
+reads the buffers while the engine is idle. While ``busy`` the engine owns every buffer and
+the host ports are not ready.
+"""
+
+from amaranth.hdl import Module, Mux
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import AcceleratorConfig
+from .engine import ConvEngine, port_shapes
+from .memport import MemoryPortSignature, SRAMBuffer
+
+__all__ = ["ConvEngineTile"]
+
+_DEPTH = {"act": "input_depth", "wgt": "weight_depth", "out": "output_depth"}
+
+
+def _sram(name, depth, data_bits):
+    return SRAMBuffer(depth=depth, data_bits=data_bits)
+
+
+class ConvEngineTile(wiring.Component):
+    """A ``ConvEngine`` with its buffers; ``host_*`` ports reach the buffers while idle.
+
+    ``buffer_factory(name, depth, data_bits)`` builds each buffer (``name`` is ``"act"``,
+    ``"wgt"`` or ``"out"``); the default builds ``SRAMBuffer``.
+    """
+
+    def __init__(self, *, config, buffer_factory=_sram):
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
+        self._cfg = config
+        self._factory = buffer_factory
+        self._engine = ConvEngine(config=config)
+        members = {k: v for k, v in self._engine.signature.members.items()
+                   if k not in port_shapes(config)}
+        hosts = {f"host_{name}": In(MemoryPortSignature(addr_bits=a, data_bits=d))
+                 for name, (a, d) in port_shapes(config).items()}
+        super().__init__({**members, **hosts})
+
+    @property
+    def config(self):
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = eng = self._engine
+        for name in ("desc", "grad"):
+            wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(eng, name))
+        m.d.comb += [self.busy.eq(eng.busy), self.counters.eq(eng.counters)]
+        for name, (_, data_bits) in port_shapes(self._cfg).items():
+            depth = getattr(self._cfg, _DEPTH[name])
+            buf = self._factory(name, depth, data_bits)
+            m.submodules[f"{name}_buffer"] = buf
+            self._share(m, eng.busy, getattr(eng, name), getattr(self, f"host_{name}"),
+                        buf.port)
+        return m
+
+    @staticmethod
+    def _share(m, engine_owns, eng, host, port):
+        """Give the buffer ``port`` to the engine while it is busy, else to the host."""
+        for f in ("addr", "r_en", "r_last", "w_en", "w_data"):
+            m.d.comb += getattr(port, f).eq(Mux(engine_owns, getattr(eng, f), getattr(host, f)))
+        m.d.comb += [eng.r_data.eq(port.r_data), host.r_data.eq(port.r_data),
+                     eng.ready.eq(port.ready & engine_owns),
+                     host.ready.eq(port.ready & ~engine_owns)]
