@@ -140,9 +140,10 @@ class ReshapeDMA(wiring.Component):
         m.d.comb += self.status.busy.eq(~self._idle)
         bad = errors["err_zero"] | errors["err_align"] | errors["err_bounds"] | \
             errors["err_length"]
-        with m.FSM(name="dma"):
+        # Derived from the state with plain expressions (Verilog `assign`s): Icarus never runs
+        # an `always @*` whose inputs keep their initial values, which left these X.
+        with m.FSM(name="dma") as fsm:
             with m.State("IDLE"):
-                m.d.comb += [self.desc.ready.eq(1), self._idle.eq(1)]
                 with m.If(self.desc.valid):
                     m.d.sync += d.eq(self.desc.payload)
                     m.next = "CHECK"
@@ -162,9 +163,10 @@ class ReshapeDMA(wiring.Component):
                     m.d.comb += start.eq(1)
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += self._run.eq(1)
                 with m.If(Mux(d.store, store_done, load_done)):
                     m.next = "IDLE"
+        m.d.comb += [self._idle.eq(fsm.ongoing("IDLE")), self._run.eq(fsm.ongoing("RUN")),
+                     self.desc.ready.eq(self._idle)]
 
     def _load(self, m, d, issuer, walker):
         """DRAM -> buffer: AR bursts, R beats into rows (padding, corner turn); return done."""
