@@ -17,6 +17,11 @@ class StreamRun:
 
     def __init__(self):
         self.outputs, self.in_cycles, self.out_cycles, self.stats = [], [], [], {}
+        self.stats_trace = {}  # cycle -> {name: value} just after that cycle's clock edge
+
+    def stats_after_beats(self, name, delay):
+        """Return, for each output beat, ``name`` read ``delay`` cycles after it left."""
+        return [self.stats_trace[c + delay][name] for c in self.out_cycles]
 
 
 def run_stream(dut, beats, *, apply, collect, stats=(), p_valid=1.0, p_ready=1.0, seed=0,
@@ -58,10 +63,12 @@ def run_stream(dut, beats, *, apply, collect, stats=(), p_valid=1.0, p_ready=1.0
             if valid and ready:
                 run.outputs.append(collect(payload))
                 run.out_cycles.append(cycle[0])
+            run.stats_trace[cycle[0]] = {name: ctx.get(getattr(dut, name)) for name in stats}
         ctx.set(dut.o.ready, 0)
         for _ in range(settle):
             await ctx.tick()
-        run.stats = {name: ctx.get(getattr(dut, name)) for name in stats}
+            run.stats_trace[cycle[0]] = {name: ctx.get(getattr(dut, name)) for name in stats}
+        run.stats = run.stats_trace[cycle[0]]
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """Requantizer and RngBits in Amaranth's simulator, bit for bit against ``numerics``."""
 
+import itertools
 import random
 
 import numpy as np
@@ -44,6 +45,9 @@ def check_requant(beats, run, *, out_bits=16, expect=expected_requant):
     amax = max(abs(a) for b in beats for a in b["acc"])
     if run.stats != {"saturations": sat, "amax": amax}:
         found.append(f"stats: expected saturations={sat} amax={amax}, got {run.stats}")
+    per_beat = list(itertools.accumulate(e["saturations"] for e in exp))
+    if run.stats_after_beats("saturations", Requantizer.stats_delay) != per_beat:
+        found.append("saturations are not counted with the beat they belong to")
     return found
 
 
