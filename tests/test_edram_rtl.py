@@ -1,0 +1,83 @@
+"""eDRAM buffer: construction checks and Amaranth-simulator runs of fixed-policy builds."""
+
+import pytest
+from amaranth.sim import Simulator
+
+from edgetrain.errors import ConfigError
+from edgetrain.hw.config import REFRESH_POLICIES, AcceleratorConfig
+from edgetrain.hw.edram import EDRAMBuffer, RefreshController
+from edgetrain.sim.decay import EDRAMModel, random_trace
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(retention_cycles=16), "retention_cycles 16 is shorter than one refresh sweep"),
+    (dict(depth=0), "depth must be a positive integer, not 0"),
+    (dict(policy="sometimes"), "refresh policy 'sometimes' does not exist"),
+    (dict(banks=3), "banks must be a power of two"),
+])
+def test_bad_buffer_fails_at_construction(kwargs, message):
+    args = dict(depth=16, data_bits=16, retention_cycles=64, policy="live", banks=2)
+    with pytest.raises(ConfigError, match=message):
+        EDRAMBuffer(**{**args, **kwargs})
+
+
+def test_bad_controller_and_config_fail_at_construction():
+    with pytest.raises(ConfigError, match="rows per bank must be a positive integer, not 0"):
+        RefreshController(rows=0, retention_cycles=64, policy="live")
+    with pytest.raises(ConfigError, match="input buffer .* shorter than one refresh sweep"):
+        AcceleratorConfig(retention_cycles=1000)
+    with pytest.raises(ConfigError, match="refresh policy 'eager' does not exist"):
+        AcceleratorConfig(refresh=("eager", "none", "live"))
+    with pytest.raises(ConfigError, match="edram_banks must be a positive integer"):
+        AcceleratorConfig(edram_banks=0)
+    # The default configuration fits: 512 rows per bank need 1025 <= 1675 cycles.
+    buf = EDRAMBuffer.for_buffer(AcceleratorConfig(), "input", data_bits=128)
+    assert (buf.depth, buf.banks, buf.retention_cycles) == (1024, 2, 1675)
+
+
+def replay(dut, trace):
+    """Run ``trace`` on ``dut`` in the Amaranth simulator; return what the port saw."""
+    seen = {}
+
+    async def testbench(ctx):
+        port, t, i, pending, reads, accepted = dut.port, 0, 0, False, [], []
+        while True:
+            acc = trace[i] if i < len(trace) and trace[i].time <= t else None
+            ctx.set(port.addr, acc.addr if acc else 0)
+            ctx.set(port.w_en, bool(acc and acc.write))
+            ctx.set(port.r_en, bool(acc and not acc.write))
+            ctx.set(port.r_last, bool(acc and acc.last))
+            ctx.set(port.w_data, acc.data if acc and acc.write else 0)
+            if pending:
+                reads.append(ctx.get(port.r_data))
+                pending = False
+            if acc is None and i == len(trace):
+                seen.update(reads=reads, accepted=accepted, counters=(
+                    ctx.get(dut.refreshes), ctx.get(dut.stall_cycles), ctx.get(dut.violations)))
+                return
+            if acc is not None and ctx.get(port.ready):
+                accepted.append(t)
+                pending, i = not acc.write, i + 1
+            await ctx.tick()
+            t += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return seen
+
+
+@pytest.mark.parametrize("policy", REFRESH_POLICIES)
+def test_fixed_policy_build_matches_model(policy):
+    params = dict(depth=8, data_bits=24, retention_cycles=40, banks=1)
+    trace = random_trace(depth=8, data_bits=24, lifetimes=(3, 120), allocations=60, seed=7)
+    seen = replay(EDRAMBuffer(policy=policy, decay_injection=True, **params), trace)
+    model = EDRAMModel(policy=policy, decay=True, **params).run(trace)
+    assert seen["accepted"] == model.accepted
+    assert seen["reads"] == [r.data for r in model.reads]
+    assert seen["counters"] == (model.refreshes, model.stall_cycles, model.violations)
+    if policy in ("periodic", "live"):
+        assert model.violations == 0 and model.refreshes > 0
+    else:
+        assert model.violations > 0 and model.refreshes == 0
