@@ -110,8 +110,9 @@ class DMABench:
             ready = self.rng.random() >= P["buf_stall"]
             dut.buf__ready.value = int(ready)
             await FallingEdge(dut.clk)
-            req = (int(dut.buf__w_en.value), int(dut.buf__r_en.value),
-                   int(dut.buf__addr.value), int(dut.buf__w_data.value))
+            w_en, r_en = int(dut.buf__w_en.value), int(dut.buf__r_en.value)
+            req = (w_en, r_en, int(dut.buf__addr.value) if w_en or r_en else 0,
+                   int(dut.buf__w_data.value) if w_en else 0)
             if held is not None and req != held:
                 self.violation(f"buffer request changed while not ready: {held} -> {req}")
             held = None
