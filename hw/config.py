@@ -69,7 +69,7 @@ class AcceleratorConfig:
     retention_cycles: int = 1675
     refresh: tuple = ("live", "none", "live")
     decay_injection: bool = False
-    edram_banks: int = 2
+    edram_banks: int = 8
 
     axi_data_bits: int = 64
     axi_addr_bits: int = 32

@@ -30,9 +30,9 @@ def test_bad_controller_and_config_fail_at_construction():
         AcceleratorConfig(refresh=("eager", "none", "live"))
     with pytest.raises(ConfigError, match="edram_banks must be a positive integer"):
         AcceleratorConfig(edram_banks=0)
-    # The default configuration fits: 512 rows per bank need 1025 <= 1675 cycles.
+    # The default configuration fits: 128 rows per bank need 257 <= 1675 cycles.
     buf = EDRAMBuffer.for_buffer(AcceleratorConfig(), "input", data_bits=128)
-    assert (buf.depth, buf.banks, buf.retention_cycles) == (1024, 2, 1675)
+    assert (buf.depth, buf.banks, buf.retention_cycles) == (1024, 8, 1675)
 
 
 def replay(dut, trace):
