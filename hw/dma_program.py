@@ -13,7 +13,7 @@ from .dma_descriptor import Descriptor
 from .layout import ELEM_BYTES
 
 __all__ = ["dram_pattern", "activation_load", "activation_store", "weight_load",
-           "raw_transfer"]
+           "weight_store", "raw_transfer"]
 
 
 def _beats(elements, lanes):
@@ -102,6 +102,21 @@ def weight_load(layout, block, *, bp=False, buf_addr=0, bus_bytes):
     return Descriptor(**pattern, buf_addr=buf_addr + (kk - 1) * row, n2=kk, s2=-row,
                       n1=groups, s1=lanes * mgroups, n0=mgroups, s0=1, sj=mgroups,
                       corner_turn=1)
+
+
+def weight_store(layout, block, *, buf_addr=0, bus_bytes):
+    """Store a weight-format block (e.g. a weight gradient) from row ``buf_addr`` to ``block``.
+
+    The inverse of the FP ``weight_load``: the walk reads rows in DRAM order.
+    """
+    m0, bm, c0, bc = block
+    lanes = bus_bytes // ELEM_BYTES
+    k = layout.shape[2]
+    groups = bc // lanes
+    addrs = layout.region_addresses(m0, bm, c0, bc)
+    order = addrs.reshape(bm, groups, lanes, k * k).transpose(3, 1, 0, 2)
+    return Descriptor(**dram_pattern(_beats(order, lanes), bus_bytes), buf_addr=buf_addr,
+                      n2=k * k, s2=bm * groups, n1=groups, s1=1, n0=bm, s0=groups, store=1)
 
 
 def raw_transfer(addresses, *, store=False, buf_addr=0, bus_bytes):

@@ -16,7 +16,8 @@ from .conv import bp_weights
 
 __all__ = ["DMACase", "KINDS", "random_case", "rows_to_ints", "ints_to_rows"]
 
-KINDS = ("act_load", "weight_fp", "weight_bp", "act_store", "naive_load")
+KINDS = ("act_load", "weight_fp", "weight_bp", "act_store", "naive_load", "weight_store",
+         "naive_store")
 
 
 @dataclass
@@ -93,8 +94,7 @@ def act_load(rng, lanes, depth, mem):
                    expect_rows=_rows_dict(lay.activation_rows(tile, lanes), start))
 
 
-def weight_load(rng, lanes, depth, mem, *, bp):
-    bus = 2 * lanes
+def _weight_layout(rng, lanes, bus, mem):
     k = int(rng.choice([1, 3, 5]))
     shape = (int(rng.integers(1, 3 * lanes + 1)), int(rng.integers(1, 3 * lanes + 1)), k, k)
     tile = (lanes * int(rng.integers(1, 3)), lanes * int(rng.integers(1, 3)))
@@ -103,10 +103,54 @@ def weight_load(rng, lanes, depth, mem, *, bp):
     image = bytearray(mem)
     w = _tensor(rng, shape)
     layout.pack(w, image)
-    blocks = [b for b in layout.tiles() if k * k * b[1] * b[3] // lanes <= depth]
-    m0, bm, c0, bc = blocks[int(rng.integers(len(blocks)))]
     full = np.zeros(layout.padded_shape, dtype=np.int16)
     full[:shape[0], :shape[1]] = w
+    return layout, full, image
+
+
+def weight_store(rng, lanes, depth, mem):
+    bus = 2 * lanes
+    layout, full, image = _weight_layout(rng, lanes, bus, mem)
+    k = layout.shape[2]
+    blocks = [b for b in layout.tiles() if k * k * b[1] * b[3] // lanes <= depth]
+    m0, bm, c0, bc = blocks[int(rng.integers(len(blocks)))]
+    block = _tensor(rng, (bm, bc, k, k))
+    rows = lay.weight_rows(block, lanes)
+    start = int(rng.integers(0, depth - rows.shape[0] + 1))
+    desc = prog.weight_store(layout, (m0, bm, c0, bc), buf_addr=start, bus_bytes=bus)
+    full[m0:m0 + bm, c0:c0 + bc] = block
+    expect = bytearray(image)
+    padded = lay.WeightLayout(shape=full.shape, tile=layout.tile, form="tiled", lanes=lanes,
+                              base=layout.base)
+    padded.pack(full, expect)
+    return DMACase("weight_store", desc, image, rows_before=_rows_dict(rows, start),
+                   expect_image=bytes(expect))
+
+
+def naive_store(rng, lanes, depth, mem):
+    bus = 2 * lanes
+    layout, x, image = _act_layout(rng, lanes, bus, mem, form="naive")
+    n, c0, tc, y0, rows, x0, cols = list(layout.tiles())[-1]
+    cols = lanes * max(1, cols // lanes)
+    x0 = x.shape[3] - cols
+    rows = max(1, min(rows, depth * lanes // (tc * cols)))
+    region = _tensor(rng, (tc, rows, cols))
+    desc = prog.raw_transfer(layout.region_addresses(n, c0, tc, y0, rows, x0, cols),
+                             store=True, bus_bytes=bus)
+    x[n, c0:c0 + tc, y0:y0 + rows, x0:x0 + cols] = region
+    expect = bytearray(image)
+    layout.pack(x, expect)
+    return DMACase("naive_store", desc, image,
+                   rows_before=_rows_dict(region.reshape(-1, lanes), 0),
+                   expect_image=bytes(expect))
+
+
+def weight_load(rng, lanes, depth, mem, *, bp):
+    bus = 2 * lanes
+    layout, full, image = _weight_layout(rng, lanes, bus, mem)
+    k = layout.shape[2]
+    blocks = [b for b in layout.tiles() if k * k * b[1] * b[3] // lanes <= depth]
+    m0, bm, c0, bc = blocks[int(rng.integers(len(blocks)))]
     block = full[m0:m0 + bm, c0:c0 + bc]
     need = k * k * bm * bc // lanes
     start = int(rng.integers(0, depth - need + 1))
@@ -154,5 +198,6 @@ def random_case(rng, kind, *, lanes, depth, mem):
     """Return a random ``DMACase`` of ``kind`` (one of ``KINDS``)."""
     if kind in ("weight_fp", "weight_bp"):
         return weight_load(rng, lanes, depth, mem, bp=kind == "weight_bp")
-    return {"act_load": act_load, "act_store": act_store, "naive_load": naive_load}[kind](
+    return {"act_load": act_load, "act_store": act_store, "naive_load": naive_load,
+            "weight_store": weight_store, "naive_store": naive_store}[kind](
         rng, lanes, depth, mem)

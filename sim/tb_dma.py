@@ -7,8 +7,9 @@ protocol on every cycle (burst length, 4 KiB rule, alignment, valid held until r
 stable payload, W beats per burst and WLAST) and that the bursts are exactly those of
 ``layout.split_bursts``. Parameters arrive as JSON in ``EDGETRAIN_PARAMS``: ``data_bits``,
 ``buf_depth``, ``max_burst_beats``, ``seed``, ``cases``, ``axi_pause`` and ``buf_stall``
-(probabilities of a paused AXI channel cycle / a buffer not-ready cycle), ``stats`` (a JSON
-path for per-transfer bus figures).
+(probabilities of a paused AXI channel cycle / a buffer not-ready cycle), ``burst_gap`` (idle
+data-channel cycles after each burst, a DRAM's per-burst cost), ``stats`` (a JSON path for
+per-transfer bus figures).
 """
 
 import json
@@ -27,7 +28,7 @@ from ..hw.dma_descriptor import Descriptor, descriptor_layout
 from .dma_cases import KINDS, random_case
 
 P = {"data_bits": 64, "buf_depth": 512, "max_burst_beats": 256, "seed": 1, "cases": 12,
-     "axi_pause": 0.2, "buf_stall": 0.2, "stats": None, "addr_bits": 32,
+     "axi_pause": 0.2, "buf_stall": 0.2, "stats": None, "addr_bits": 32, "burst_gap": 0,
      **json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))}
 MEM_BYTES = 1 << 16
 STATUS_BITS = ("busy", "err_zero", "err_align", "err_bounds", "err_length", "err_resp")
@@ -36,6 +37,17 @@ STATUS_BITS = ("busy", "err_zero", "err_align", "err_bounds", "err_length", "err
 def _pauses(rng, prob):
     while True:
         yield int(rng.random() < prob)
+
+
+def _burst_gaps(bench, gap):
+    """Pause a data channel for ``gap`` cycles after each burst: a DRAM's per-burst cost."""
+    seen = 0
+    while True:
+        if bench.bursts_done > seen:
+            seen = bench.bursts_done
+            for _ in range(gap):
+                yield 1
+        yield 0
 
 
 def wake_combinational(handle, depth=0):
@@ -70,6 +82,7 @@ class DMABench:
         self.violations = []
         self.bursts, self.beats, self.writes, self.cycle = [], 0, {}, 0
         self.first = self.last = None
+        self.bursts_done = 0
 
     async def start(self):
         dut = self.dut
@@ -82,6 +95,9 @@ class DMABench:
                      self.ram.write_if.b_channel):
             if P["axi_pause"]:
                 port.set_pause_generator(_pauses(prng, P["axi_pause"]))
+        if P["burst_gap"]:
+            for port in (self.ram.read_if.r_channel, self.ram.write_if.w_channel):
+                port.set_pause_generator(_burst_gaps(self, P["burst_gap"]))
         if cocotb.SIM_NAME.lower().startswith("icarus"):
             wake_combinational(dut)
         dut.desc__valid.value = 0
@@ -157,11 +173,13 @@ class DMABench:
                         self.violation(f"WLAST {wpay[1]} on beat {w_count + 1} of a "
                                        f"{aw_lens[0] + 1}-beat burst")
                     w_count += 1
+                    self.bursts_done += wpay[1]
                     if w_count == aw_lens[0] + 1:
                         aw_lens.pop(0)
                         w_count = 0
                 self._data_beat()
             if int(dut.m_axi__rvalid.value) and int(dut.m_axi__rready.value):
+                self.bursts_done += int(dut.m_axi__rlast.value)
                 self._data_beat()
 
     def _check_held(self, held, ch, valid, ready, pay):
