@@ -184,11 +184,6 @@ class ReshapeDMA(wiring.Component):
         with m.If(r_hs & (axi.rresp != AXI_OKAY)):
             m.d.sync += self.status.err_resp.eq(1)
 
-        square = [Signal(self._data_bits, name=f"square{k}") for k in range(lanes)]
-        columns = Array(Cat(sq.word_select(j, 16) for sq in square) for j in range(lanes))
-        k, j = Signal(range(lanes)), Signal(range(lanes))
-        emit = Signal()
-        emit_addr = Signal(self._buf_abits)
         with m.If(load & walker.running & ~d.corner_turn):
             m.d.comb += buf.addr.eq(walker.addr)
             with m.If(walker.pad):
@@ -196,23 +191,48 @@ class ReshapeDMA(wiring.Component):
             with m.Else():
                 m.d.comb += [buf.w_en.eq(axi.rvalid), buf.w_data.eq(axi.rdata),
                              axi.rready.eq(buf.ready), walker.step.eq(r_hs)]
-        with m.If(load & walker.running & d.corner_turn & ~emit):
-            m.d.comb += axi.rready.eq(1)
-            with m.If(r_hs):
-                for i, sq in enumerate(square):
-                    with m.If(k == i):
-                        m.d.sync += sq.eq(axi.rdata)
-                m.d.sync += k.eq(k + 1)
-                with m.If(k == lanes - 1):
-                    m.d.sync += [k.eq(0), j.eq(0), emit.eq(1), emit_addr.eq(walker.addr)]
-        with m.If(load & walker.running & d.corner_turn & emit):
-            m.d.comb += [buf.w_en.eq(1), buf.addr.eq(emit_addr), buf.w_data.eq(columns[j])]
-            with m.If(buf.ready):
-                m.d.sync += [j.eq(j + 1), emit_addr.eq(emit_addr + d.sj)]
-                with m.If(j == lanes - 1):
-                    m.d.sync += emit.eq(0)
-                    m.d.comb += walker.step.eq(1)
+        self._corner_turn(m, d, walker, load & walker.running & d.corner_turn)
         return issuer.done & ~walker.running
+
+    def _corner_turn(self, m, d, walker, active):
+        """Transpose ``lanes`` x ``lanes`` squares at one beat per cycle (two squares: one
+        fills from R while the other is written out a column per row)."""
+        axi, buf, lanes = self.m_axi, self.buf, self.lanes
+        squares = [[Signal(self._data_bits, name=f"square{s}_{k}") for k in range(lanes)]
+                   for s in range(2)]
+        columns = Array(Array(Cat(beat.word_select(j, 16) for beat in sq)
+                              for j in range(lanes)) for sq in squares)
+        full = Signal(2)
+        fill, emit = Signal(), Signal()
+        k, j = Signal(range(lanes)), Signal(range(lanes))
+        offset = Signal(signed(self._buf_abits + 4))
+        filled, emitted = Signal(), Signal()
+        with m.If(active):
+            m.d.comb += axi.rready.eq(~full.bit_select(fill, 1))
+        with m.If(active & axi.rvalid & axi.rready):
+            for sel, sq in enumerate(squares):
+                for i, beat in enumerate(sq):
+                    with m.If((fill == sel) & (k == i)):
+                        m.d.sync += beat.eq(axi.rdata)
+            m.d.sync += k.eq(Mux(k == lanes - 1, 0, k + 1))
+            m.d.comb += filled.eq(k == lanes - 1)
+        with m.If(active & full.bit_select(emit, 1)):
+            m.d.comb += [buf.w_en.eq(1), buf.addr.eq(walker.addr + offset),
+                         buf.w_data.eq(columns[emit][j])]
+            with m.If(buf.ready):
+                m.d.sync += [j.eq(j + 1), offset.eq(offset + d.sj)]
+                with m.If(j == lanes - 1):
+                    m.d.sync += [j.eq(0), offset.eq(0)]
+                    m.d.comb += [emitted.eq(1), walker.step.eq(1)]
+        for sel in range(2):
+            with m.If(filled & (fill == sel)):
+                m.d.sync += full[sel].eq(1)
+            with m.If(emitted & (emit == sel)):
+                m.d.sync += full[sel].eq(0)
+        with m.If(filled):
+            m.d.sync += fill.eq(~fill)
+        with m.If(emitted):
+            m.d.sync += emit.eq(~emit)
 
     def _store(self, m, d, issuer, walker):
         """Buffer -> DRAM: row reads into a FIFO, AW bursts, W beats, B responses; return done."""
