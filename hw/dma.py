@@ -60,6 +60,14 @@ class ReshapeDMA(wiring.Component):
             "m_axi": Out(AXI4Signature(addr_bits=addr_bits, data_bits=data_bits)),
         })
 
+    @classmethod
+    def from_config(cls, config, *, buf_depth):
+        """Build the DMA of ``config`` (an ``AcceleratorConfig``) for a buffer of
+        ``buf_depth`` rows."""
+        return cls(addr_bits=config.axi_addr_bits, data_bits=config.axi_data_bits,
+                   buf_depth=buf_depth, max_burst_beats=config.max_burst_beats,
+                   max_outstanding_reads=config.max_outstanding_reads)
+
     @property
     def descriptor_layout(self):
         return self._layout

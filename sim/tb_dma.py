@@ -308,3 +308,34 @@ async def bad_descriptors(dut):
         assert not bench.bursts and not bench.writes, f"{want}: the bad descriptor moved data"
         await bench.clear()
         await check_case(bench, good)
+
+
+@cocotb.test()
+async def error_responses(dut):
+    """An AXI SLVERR on a read or a write sets ``err_resp``; the transfer still ends."""
+    bench = DMABench(dut)
+    await bench.start()
+    rng = np.random.default_rng(P["seed"] + 7)
+    for kind, port in (("act_load", bench.ram.read_if), ("act_store", bench.ram.write_if)):
+        case = random_case(rng, kind, lanes=bench.lanes, depth=P["buf_depth"], mem=MEM_BYTES)
+        bench.ram.write(0, bytes(case.image))
+        healthy = port._read if kind == "act_load" else port._write
+
+        async def failing(*args):
+            raise OSError("injected DRAM error")
+        if kind == "act_load":
+            port._read = failing
+        else:
+            port._write = failing
+        for addr, value in case.rows_before.items():
+            bench.rows[addr] = value
+        status = await bench.run(case.desc)
+        raised = [k for k, v in status.items() if v]
+        assert raised == ["err_resp"], f"{kind} with SLVERR raised {raised}"
+        assert not bench.violations, "\n".join(bench.violations[:10])
+        if kind == "act_load":
+            port._read = healthy
+        else:
+            port._write = healthy
+        await bench.clear()
+        await check_case(bench, case)
