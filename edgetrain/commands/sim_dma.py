@@ -68,14 +68,18 @@ def run(args):
         raise ConfigError(f"--buf-depth must be >= 2, not {args.buf_depth}")
     t0 = time.monotonic()
     try:
-        simulate(simulator=args.simulator, seed=args.seed, cases=args.cases,
-                 data_bits=cfg.axi_data_bits, addr_bits=cfg.axi_addr_bits,
-                 buf_depth=args.buf_depth, max_burst_beats=cfg.max_burst_beats,
-                 max_outstanding_reads=cfg.max_outstanding_reads, axi_pause=args.axi_pause,
-                 buf_stall=args.buf_stall, waves=args.waves, build_dir=args.build_dir)
+        results = simulate(simulator=args.simulator, seed=args.seed, cases=args.cases,
+                           data_bits=cfg.axi_data_bits, addr_bits=cfg.axi_addr_bits,
+                           buf_depth=args.buf_depth, max_burst_beats=cfg.max_burst_beats,
+                           max_outstanding_reads=cfg.max_outstanding_reads,
+                           axi_pause=args.axi_pause, buf_stall=args.buf_stall,
+                           waves=args.waves, build_dir=args.build_dir)
     except AssertionError as e:
         print(f"sim dma: FAILED ({e})")
         return 1
-    print(f"sim dma: {args.simulator}, seed {args.seed}, {args.cases} random transfers, bad descriptors and "
-          f"AXI error responses: 0 mismatches, 0 protocol violations ({time.monotonic() - t0:.1f} s)")
+    print(f"sim dma: {args.simulator}, {cfg.axi_data_bits}-bit AXI, seed {args.seed}: "
+          f"{args.cases} random transfers, bad descriptors, AXI error responses: "
+          f"0 mismatches, 0 protocol violations ({time.monotonic() - t0:.1f} s)")
+    if args.waves:
+        print(f"waves: {Path(results).parent}")
     return 0
