@@ -18,13 +18,14 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from edgetrain.hw.config import REFRESH_POLICIES
-from edgetrain.sim.decay import EDRAMModel, random_trace, read_ages
+from edgetrain.sim.decay import Access, EDRAMModel, random_trace, read_ages
 
 P = json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))
 DEPTH, BANKS = P.get("depth", 16), P.get("banks", 2)
 DATA_BITS, RETENTION = P.get("data_bits", 16), P.get("retention", 64)
 SEED, DECAY = P.get("seed", 1), P.get("decay", 1)
 ALLOCATIONS = P.get("allocations", 150)
+TRACE_FILE = P.get("trace_file")   # replay this trace instead of the random ones
 
 
 def mixed_trace():
@@ -119,7 +120,7 @@ def wrong_reads(trace, reads):
             if data != want]
 
 
-@cocotb.test()
+@cocotb.test(skip=TRACE_FILE is not None)
 async def refresh_keeps_long_lived_data(dut):
     """periodic and live: no violation, every read returns what was written."""
     start_clock(dut)
@@ -131,7 +132,7 @@ async def refresh_keeps_long_lived_data(dut):
         assert wrong_reads(trace, reads) == [], f"{policy} lost data"
 
 
-@cocotb.test()
+@cocotb.test(skip=TRACE_FILE is not None)
 async def no_refresh_loses_long_lived_data(dut):
     """none and lifetime: exactly the reads older than the retention fail the data check."""
     start_clock(dut)
@@ -148,7 +149,7 @@ async def no_refresh_loses_long_lived_data(dut):
             f"{len(late)} expired reads"
 
 
-@cocotb.test()
+@cocotb.test(skip=TRACE_FILE is not None)
 async def lifetime_policy_short_lifetimes(dut):
     """lifetime with every lifetime below the retention: no refresh, no violation."""
     start_clock(dut)
@@ -159,7 +160,7 @@ async def lifetime_policy_short_lifetimes(dut):
     assert wrong_reads(trace, reads) == []
 
 
-@cocotb.test()
+@cocotb.test(skip=TRACE_FILE is not None)
 async def decay_off_hides_the_loss(dut):
     """Without decay injection the counter sees the expired reads but the data check does not."""
     start_clock(dut)
@@ -167,3 +168,13 @@ async def decay_off_hides_the_loss(dut):
     reads, (_, _, violations) = await run_policy(dut, trace, "none", 0)
     assert violations > 0
     assert wrong_reads(trace, reads) == []
+
+
+@cocotb.test(skip=TRACE_FILE is None)
+async def given_trace_matches_model(dut):
+    """Replay the trace in ``trace_file`` under each of ``policies``; compare with the model."""
+    start_clock(dut)
+    with open(TRACE_FILE) as f:
+        trace = [Access(*row) for row in json.load(f)]
+    for policy in P["policies"]:
+        await run_policy(dut, trace, policy, DECAY)
