@@ -9,9 +9,12 @@ Delayed scaling
     During step ``t`` every producer of a key *observes* the magnitude its hardware can
     report: ``amax`` of its exact accumulator (before requantization) together with the
     ``frac`` that accumulator carries. At the end of the step ``advance()`` sets each observed
-    key to the smallest candidate ``numerics.frac_for_amax(amax, frac_at, headroom=1)`` (an
+    key to the smallest candidate ``numerics.frac_for_amax(amax, frac_at, headroom=h)`` (an
     ``amax`` of 0 carries no information and is ignored), capped by the key's ceiling if it has
     one. Step ``t + 1`` then uses the new formats. Keys nobody observed keep their frac.
+    The headroom ``h`` is ``HEADROOM`` (1 bit: the tensor may double before it saturates)
+    unless the key has its own: gradients use ``GRAD_HEADROOM`` (4 bits), because one
+    misclassified sample can raise a batch's gradient tenfold from one step to the next.
 
 Step-0 initialisation
     The trainer runs *calibration passes*: forward and backward on the first training batch
@@ -22,21 +25,24 @@ Step-0 initialisation
 
 from .numerics import frac_for_amax
 
-__all__ = ["Formats", "HEADROOM"]
+__all__ = ["Formats", "HEADROOM", "GRAD_HEADROOM"]
 
 HEADROOM = 1
+GRAD_HEADROOM = 4
 
 
 class Formats:
     """The current ``frac`` of every format key, updated by delayed scaling.
 
     ``initial`` maps keys to their starting frac; ``ceilings`` optionally maps keys to the
-    largest frac they may take (e.g. a format whose range is known in advance).
+    largest frac they may take (e.g. a format whose range is known in advance);
+    ``headroom`` optionally maps keys to their own headroom in bits.
     """
 
-    def __init__(self, initial, *, ceilings=None):
+    def __init__(self, initial, *, ceilings=None, headroom=None):
         self._frac = dict(initial)
         self._ceilings = dict(ceilings or {})
+        self._headroom = dict(headroom or {})
         for key, top in self._ceilings.items():
             if key not in self._frac:
                 raise KeyError(f"format ceiling for unknown key {key!r}")
@@ -61,7 +67,7 @@ class Formats:
         amax = int(amax)
         if amax == 0:
             return
-        cand = frac_for_amax(amax, frac_at, headroom=HEADROOM)
+        cand = frac_for_amax(amax, frac_at, headroom=self._headroom.get(key, HEADROOM))
         self._candidates[key] = min(cand, self._candidates.get(key, cand))
 
     def advance(self):

@@ -53,7 +53,9 @@ def amax(a):
 class StepNumerics:
     """The integer arithmetic of one training ``step``: requantization and counted adds.
 
-    ``saturations`` counts elements clipped by requantization or by a saturating add;
+    ``saturations`` counts elements clipped by requantization or by a saturating add
+    (``saturations_by_kind`` splits them by tensor kind; gradient adds count as
+    ``input_grad``);
     ``wraps`` counts wrapping adds whose exact result left the int16 range.
     """
 
@@ -62,6 +64,7 @@ class StepNumerics:
             raise ValueError(f"rounding must be one of {ROUNDING_MODES}, not {rounding!r}")
         self.rounding, self.step = rounding, int(step)
         self.saturations = 0
+        self.saturations_by_kind = {}
         self.wraps = 0
 
     def key(self, slot, kind):
@@ -74,14 +77,20 @@ class StepNumerics:
             index = np.arange(acc.size, dtype=np.int64).reshape(acc.shape)
         q, n = requantize(acc, shift, rounding=self.rounding, key=self.key(slot, kind),
                           index=index)
-        self.saturations += n
+        self.count_saturations(kind, n)
         return q
+
+    def count_saturations(self, kind, n):
+        """Add ``n`` saturated elements of tensor ``kind`` to the counts."""
+        self.saturations += n
+        if n:
+            self.saturations_by_kind[kind] = self.saturations_by_kind.get(kind, 0) + n
 
     def add_saturating(self, a, b):
         """Return (int16 ``a + b`` saturated, the exact sums' amax)."""
         s = a.astype(np.int64) + b
         q, n = saturate(s, DATA_BITS)
-        self.saturations += n
+        self.count_saturations("input_grad", n)
         return q.astype(np.int16), amax(s)
 
     def add_wrapping(self, a, b):

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..firmware.nets import FC, Conv, MaxPool, ReLU, RevBlock
 from . import golden_layers as gl
-from .formats import Formats
+from .formats import GRAD_HEADROOM, Formats
 from .golden_plan import INPUT_FRAC
 from .golden_rev import RevFormats, RevObservations, rev_backward, rev_forward
 from .numerics import (MASTER_BITS, frac_for_amax, frac_for_float, quantize_float, requantize,
@@ -75,7 +75,8 @@ class FixedNet:
                         for s, m in self.master.items()})
         initial.update({"input": INPUT_FRAC, ("grad", "loss"): gl.LOSS_GRAD_FRAC})
         self.formats = Formats(initial, ceilings={"input": INPUT_FRAC,
-                                                  ("grad", "loss"): gl.LOSS_GRAD_FRAC})
+                                                  ("grad", "loss"): gl.LOSS_GRAD_FRAC},
+                               headroom={k: GRAD_HEADROOM for k in initial if k[0] == "grad"})
         self.weights = self._compute_copies(gl.StepNumerics(rounding="nearest", step=0))
 
     def _compute_copies(self, num):
@@ -83,7 +84,7 @@ class FixedNet:
         for s, m in self.master.items():
             shift = self.frac_master[s] - self.formats[("w", s)]
             q, n = requantize(m, shift, rounding=num.rounding, key=num.key(s, "weight"))
-            num.saturations += n
+            num.count_saturations("weight", n)
             out[s] = q
         return out
 
@@ -190,7 +191,7 @@ class FixedNet:
                              keys=tuple(num.key(s, k) for k in ("weight_grad", "velocity",
                                                                 "master")))
             self.master[s], self.velocity[s] = r.master, r.velocity
-            num.saturations += r.saturations
+            num.count_saturations("master", r.saturations)
             self.formats.observe(("w", s), gl.amax(r.master), fm)
 
     def _forward_backward(self, x, labels, num):

@@ -55,27 +55,34 @@ def run(args):
     numerics = "float32" if options.use_float else f"fixed16, {options.rounding} rounding"
     print(f"training {plan.net.name} on digits: {numerics}, {options.epochs} epochs, "
           f"batch {options.batch}, lr {options.lr}, seed {options.seed}")
-    bar = {}
-
-    def on_step(done, total, loss):
-        if done == 1:
-            bar["p"] = Progress(total, f"epoch {len(bar.get('rows', [])) + 1}").__enter__()
-        bar["p"].update(postfix=f"loss {loss:.3f}")
-        if done == total:
-            bar["p"].__exit__(None, None, None)
-
-    def on_epoch(r):
-        bar.setdefault("rows", []).append(r)
-        print(f"epoch {r.epoch:3d}  loss {r.train_loss:.4f}  train {100 * r.train_accuracy:5.1f}%"
-              f"  test {100 * r.test_accuracy:5.1f}%  saturations {r.saturations}  "
-              f"wraps {r.wraps}  {r.seconds:.2f} s", flush=True)
-
-    result = train(options, config=config, on_step=on_step, on_epoch=on_epoch)
+    bars = _EpochBars()
+    result = train(options, config=config, on_step=bars.on_step, on_epoch=_print_epoch)
     _report(result)
     if args.metrics:
         print(f"metrics: {write_json(args.metrics, result.to_json())}")
     if args.plot:
         print(f"plot: {_plot(result, args.plot)}")
+
+
+class _EpochBars:
+    """One progress bar per epoch (stderr), fed by ``train``'s ``on_step`` callback."""
+
+    def __init__(self):
+        self.bar, self.epoch = None, 0
+
+    def on_step(self, done, total, loss):
+        if done == 1:
+            self.epoch += 1
+            self.bar = Progress(total, f"epoch {self.epoch}").__enter__()
+        self.bar.update(postfix=f"loss {loss:.3f}")
+        if done == total:
+            self.bar.__exit__(None, None, None)
+
+
+def _print_epoch(r):
+    print(f"epoch {r.epoch:3d}  loss {r.train_loss:.4f}  train {100 * r.train_accuracy:5.1f}%"
+          f"  test {100 * r.test_accuracy:5.1f}%  saturations {r.saturations}  wraps {r.wraps}"
+          f"  {r.seconds:.2f} s", flush=True)
 
 
 def _report(result):
