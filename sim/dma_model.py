@@ -20,7 +20,7 @@ from ..firmware.nets import FC, Conv, get_net
 from ..hw.layout import ActivationLayout, Segment, WeightLayout, runs, split_bursts
 
 __all__ = ["VGG_LIKE", "ConvShape", "layer_set", "transfer_cycles", "tensor_transfers",
-           "set_figures"]
+           "set_figures", "layer_descriptors", "descriptor_figures"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,54 @@ def set_figures(layers, *, cfg, gap=0, tile_side=8):
         totals[form] = t
     totals["burst_ratio"] = totals["naive"]["bursts"] / max(totals["tiled"]["bursts"], 1)
     return rows, totals
+
+
+def layer_descriptors(layer, *, form, cfg, tile_side=8, limit=8):
+    """Return ``[(tensor, Descriptor)]``: the first ``limit`` tiles of each tensor of
+    ``layer`` as ``ReshapeDMA`` descriptors (naive tiles as raw transfers), for the RTL."""
+    from ..hw import dma_program as prog
+    bus = cfg.axi_data_bits // 8
+    lanes = bus // 2
+    oh, ow = _out_size(layer)
+    out, base = [], 0
+    acts = (("x", layer.c, layer.h, layer.w, cfg.tn, False),
+            ("dx", layer.c, layer.h, layer.w, cfg.tn, True),
+            ("y", layer.m, oh, ow, cfg.tm, True), ("dy", layer.m, oh, ow, cfg.tm, False))
+    for name, ch, h, w, tc, store in acts:
+        lay = ActivationLayout(shape=(1, ch, h, w), tile=(tc, min(tile_side, h),
+                                                          min(tile_side, w)),
+                               form=form, lanes=lanes, base=base)
+        for t in list(lay.tiles())[:limit]:
+            if form == "naive":
+                d = prog.raw_transfer(lay.region_addresses(*t), store=store, bus_bytes=bus)
+            elif store:
+                d = prog.activation_store(lay, t, bus_bytes=bus)
+            else:
+                d = prog.activation_load(lay, t, bus_bytes=bus)
+            out.append((name, d))
+        base += lay.size_bytes
+    for name, store in (("w", False), ("dw", True)):
+        lay = WeightLayout(shape=(layer.m, layer.c, layer.k, layer.k), tile=(cfg.tm, cfg.tn),
+                           form=form, lanes=lanes, base=base)
+        for b in list(lay.tiles())[:limit]:
+            if form == "naive":
+                d = prog.raw_transfer(lay.region_addresses(*b), store=store, bus_bytes=bus)
+            elif store:
+                d = prog.weight_store(lay, b, bus_bytes=bus)
+            else:
+                d = prog.weight_load(lay, b, bus_bytes=bus)
+            out.append((name, d))
+    return out
+
+
+def descriptor_figures(descs, *, bus_bytes, max_beats, gap=0):
+    """Return model ``{bursts, beats, bus_cycles}`` of ``[(tensor, Descriptor)]``."""
+    t = {"bursts": 0, "beats": 0, "bus_cycles": 0}
+    for _, d in descs:
+        bursts = [b for a, n in d.segments(bus_bytes)
+                  for b in split_bursts(Segment(a, n), bus_bytes=bus_bytes, max_beats=max_beats)]
+        beats = sum(n for _, n in bursts)
+        t["bursts"] += len(bursts)
+        t["beats"] += beats
+        t["bus_cycles"] += transfer_cycles(beats, len(bursts), gap)
+    return t

@@ -9,7 +9,8 @@ stable payload, W beats per burst and WLAST) and that the bursts are exactly tho
 ``buf_depth``, ``max_burst_beats``, ``seed``, ``cases``, ``axi_pause`` and ``buf_stall``
 (probabilities of a paused AXI channel cycle / a buffer not-ready cycle), ``burst_gap`` (idle
 data-channel cycles after each burst, a DRAM's per-burst cost), ``stats`` (a JSON path for
-per-transfer bus figures).
+per-transfer bus figures), ``replay`` (a JSON file of descriptors to run instead of the
+random tests: the benchmark's RTL measurement), ``mem_bytes`` (DRAM size).
 """
 
 import json
@@ -30,7 +31,7 @@ from .dma_cases import KINDS, random_case
 P = {"data_bits": 64, "buf_depth": 512, "max_burst_beats": 256, "seed": 1, "cases": 12,
      "axi_pause": 0.2, "buf_stall": 0.2, "stats": None, "addr_bits": 32, "burst_gap": 0,
      **json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))}
-MEM_BYTES = 1 << 16
+MEM_BYTES = P.get("mem_bytes", 1 << 16)
 STATUS_BITS = ("busy", "err_zero", "err_align", "err_bounds", "err_length", "err_resp")
 
 
@@ -266,7 +267,7 @@ async def check_case(bench, case):
                         f"{bad[:8]}"
 
 
-@cocotb.test()
+@cocotb.test(skip=bool(P.get("replay")))
 async def random_transfers(dut):
     """Randomized loads and stores of every kind, compared bit for bit."""
     bench = DMABench(dut)
@@ -286,7 +287,7 @@ async def random_transfers(dut):
             json.dump(stats, f)
 
 
-@cocotb.test()
+@cocotb.test(skip=bool(P.get("replay")))
 async def bad_descriptors(dut):
     """Each bad descriptor sets its error bit, moves nothing, and the DMA stays usable."""
     bench = DMABench(dut)
@@ -310,7 +311,7 @@ async def bad_descriptors(dut):
         await check_case(bench, good)
 
 
-@cocotb.test()
+@cocotb.test(skip=bool(P.get("replay")))
 async def error_responses(dut):
     """An AXI SLVERR on a read or a write sets ``err_resp``; the transfer still ends."""
     bench = DMABench(dut)
@@ -339,3 +340,26 @@ async def error_responses(dut):
             port._write = healthy
         await bench.clear()
         await check_case(bench, case)
+
+
+@cocotb.test(skip=not P.get("replay"))
+async def replay(dut):
+    """Run the descriptors of the JSON file ``replay`` on random DRAM contents; record bus
+    figures in ``stats``. Checks protocol and bursts (the data is not checked here)."""
+    bench = DMABench(dut)
+    await bench.start()
+    with open(P["replay"]) as f:
+        items = json.load(f)
+    bench.ram.write(0, np.random.default_rng(P["seed"]).integers(
+        0, 256, size=MEM_BYTES, dtype=np.uint8).tobytes())
+    stats = []
+    for item in items:
+        desc = Descriptor(**item["desc"])
+        status = await bench.run(desc)
+        raised = [k for k, v in status.items() if v]
+        assert not raised, f"{item['tensor']}: {raised} for {desc}"
+        assert not bench.violations, "\n".join(bench.violations[:10])
+        bench.expect_bursts(desc)
+        stats.append({**bench.stats(item["tensor"], desc), "form": item["form"]})
+    with open(P["stats"], "w") as f:
+        json.dump(stats, f)

@@ -17,6 +17,74 @@ def add_arguments(parser):
                         help="spatial tile side (rows = columns) of activation tiles")
     parser.add_argument("--per-tensor", action="store_true",
                         help="print a row per layer and tensor")
+    parser.add_argument("--rtl", action="store_true",
+                        help="also run tiles of one VGG-like layer on the RTL and compare")
+    parser.add_argument("--rtl-layer", default="conv2_2", help="VGG-like layer for --rtl")
+    parser.add_argument("--rtl-tiles", type=int, default=8,
+                        help="tiles per tensor and layout for --rtl")
+    parser.add_argument("--simulator", default="verilator", choices=("icarus", "verilator"),
+                        help="simulator for --rtl")
+
+
+def _rtl_measure(args, cfg):
+    """Run the first tiles of every tensor of one VGG-like layer on the RTL, both layouts;
+    return rows of measured vs model figures."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from ..sim.dma_model import VGG_LIKE, descriptor_figures, layer_descriptors
+    from .sim_dma import simulate
+    layers = {layer.name: layer for layer in VGG_LIKE}
+    if args.rtl_layer not in layers:
+        raise ConfigError(f"--rtl-layer {args.rtl_layer!r} is not a VGG-like layer; choose "
+                          f"from {', '.join(layers)}")
+    if args.rtl_tiles < 1:
+        raise ConfigError(f"--rtl-tiles must be >= 1, not {args.rtl_tiles}")
+    bus = cfg.axi_data_bits // 8
+    descs = {form: layer_descriptors(layers[args.rtl_layer], form=form, cfg=cfg,
+                                     tile_side=args.tile_side, limit=args.rtl_tiles)
+             for form in ("tiled", "naive")}
+    items = [{"tensor": t, "form": form, "desc": d.__dict__}
+             for form, ds in descs.items() for t, d in ds]
+    rows_needed = max(d.n0 * d.n1 * d.n2 for ds in descs.values() for _, d in ds)
+    dram_end = max(a + n for ds in descs.values() for _, d in ds for a, n in d.segments(bus))
+    with tempfile.TemporaryDirectory() as tmp:
+        replay, stats = Path(tmp) / "replay.json", Path(tmp) / "stats.json"
+        replay.write_text(json.dumps(items))
+        simulate(simulator=args.simulator, testcase="replay", replay=replay, stats=stats,
+                 data_bits=cfg.axi_data_bits, addr_bits=cfg.axi_addr_bits,
+                 buf_depth=1 << max(rows_needed - 1, 1).bit_length(),
+                 max_burst_beats=cfg.max_burst_beats,
+                 max_outstanding_reads=cfg.max_outstanding_reads, axi_pause=0, buf_stall=0,
+                 burst_gap=args.burst_gap, mem_bytes=1 << (dram_end - 1).bit_length())
+        measured = json.loads(stats.read_text())
+    out = {}
+    for form, ds in descs.items():
+        rtl = [r for r in measured if r["form"] == form]
+        model = descriptor_figures(ds, bus_bytes=bus, max_beats=cfg.max_burst_beats,
+                                   gap=args.burst_gap)
+        cycles = sum(r["cycles"] for r in rtl)
+        beats = sum(r["beats"] for r in rtl)
+        out[form] = {"transfers": len(rtl), "bursts": sum(r["bursts"] for r in rtl),
+                     "beats": beats, "bus_cycles": cycles, "busy_fraction": beats / cycles,
+                     "model": model}
+    out["burst_ratio"] = out["naive"]["bursts"] / max(out["tiled"]["bursts"], 1)
+    return out
+
+
+def _print_rtl(rtl, args):
+    rows = [[form, r["transfers"], r["bursts"], r["model"]["bursts"], r["beats"],
+             r["bus_cycles"], r["model"]["bus_cycles"],
+             f"{100 * (r['model']['bus_cycles'] / r['bus_cycles'] - 1):+.1f}%",
+             f"{100 * r['busy_fraction']:.1f}%"]
+            for form, r in rtl.items() if form != "burst_ratio"]
+    print()
+    print_table(rows, ["layout", "transfers", "bursts", "model", "beats", "bus cycles",
+                       "model", "model err", "busy"],
+                title=f"RTL ({args.simulator}) vs model: first {args.rtl_tiles} tiles of "
+                      f"each tensor of {args.rtl_layer}, burst gap {args.burst_gap}; burst "
+                      f"ratio {rtl['burst_ratio']:.1f}x")
 
 
 def _pair_rows(rows):
@@ -70,6 +138,9 @@ def run(args):
                           f"busy (gap {args.burst_gap})", "busy (gap 0)"],
                 title=f"DMA tile transfers, {cfg.axi_data_bits}-bit AXI, tm={cfg.tm} "
                       f"tn={cfg.tn}, {args.tile_side}x{args.tile_side} activation tiles")
+    if args.rtl:
+        result["rtl"] = _rtl_measure(args, cfg)
+        _print_rtl(result["rtl"], args)
     vgg = result["sets"]["vgg-like"]
     result.update({"tiled": vgg["tiled"], "naive": vgg["naive"],
                    "burst_ratio": vgg["burst_ratio"]})

