@@ -43,6 +43,7 @@ from .config import REFRESH_POLICIES
 from .memport import MemoryPortSignature
 
 __all__ = ["EDRAMBuffer", "RefreshController", "REFRESH_CYCLES", "check_refresh_budget",
+           "check_bank",
            "live_threshold", "periodic_interval", "time_bits", "decay_pattern_expr"]
 
 #: Bank cycles one refresh occupies: read the row, then write it back.
@@ -67,6 +68,20 @@ def check_refresh_budget(*, rows, retention_cycles, where="eDRAM buffer"):
         raise ConfigError(f"{where}: retention_cycles {retention_cycles} is shorter than one "
                           f"refresh sweep of {rows} rows ({REFRESH_CYCLES} cycles each + 1 = "
                           f"{need}); raise retention_cycles to >= {need} or use more banks")
+
+
+def check_bank(*, policy, rows, retention_cycles, where="eDRAM buffer"):
+    """Raise ``ConfigError`` unless a bank of ``rows`` rows works under ``policy``.
+
+    Policies that may refresh need the refresh budget (``check_refresh_budget``); the others
+    only need positive sizes.
+    """
+    if policy in ("periodic", "live", "runtime"):
+        check_refresh_budget(rows=rows, retention_cycles=retention_cycles, where=where)
+        return
+    for name, value in (("rows per bank", rows), ("retention_cycles", retention_cycles)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{where}: {name} must be a positive integer, not {value!r}")
 
 
 def live_threshold(rows, retention_cycles):
@@ -130,10 +145,10 @@ class RefreshController(wiring.Component):
     """
 
     def __init__(self, *, rows, retention_cycles, policy):
-        check_refresh_budget(rows=rows, retention_cycles=retention_cycles)
         if policy not in (*REFRESH_POLICIES, "runtime"):
             raise ConfigError(f"refresh policy {policy!r} does not exist; choose from "
                               f"{', '.join(REFRESH_POLICIES)} (or 'runtime')")
+        check_bank(policy=policy, rows=rows, retention_cycles=retention_cycles)
         self._rows, self._retention, self._policy = rows, retention_cycles, policy
         row_bits = max(1, (rows - 1).bit_length())
         members = {
@@ -186,8 +201,24 @@ class RefreshController(wiring.Component):
         self._track_rows(m, live, lost, stamps, expired, cand_row)
         return m
 
+    def _may_be(self, name):
+        return self._policy in (name, "runtime")
+
     def _candidate(self, m, live, expired, ages):
         """Return (valid, row) of this cycle's refresh candidate under the policy."""
+        valid, row = Signal(), Signal(range(self._rows))
+        if self._may_be("periodic"):
+            tick, ptr = self._periodic_sweep(m)
+            with m.If(self._policy_is("periodic")):
+                m.d.comb += [valid.eq(tick), row.eq(ptr)]
+        if self._may_be("live"):
+            due, due_row = self._due_rows(m, live, expired, ages)
+            with m.If(self._policy_is("live")):
+                m.d.comb += [valid.eq(due.any()), row.eq(due_row)]
+        return valid, row
+
+    def _periodic_sweep(self, m):
+        """Return (tick, row): every ``periodic_interval`` cycles the next row in turn."""
         rows = self._rows
         interval = periodic_interval(rows, self._retention)
         timer = Signal(range(interval), init=0)
@@ -198,7 +229,11 @@ class RefreshController(wiring.Component):
             m.d.sync += [timer.eq(interval - 1), ptr.eq(Mux(ptr == rows - 1, 0, ptr + 1))]
         with m.Else():
             m.d.sync += timer.eq(timer - 1)
+        return tick, ptr
 
+    def _due_rows(self, m, live, expired, ages):
+        """Return (due mask, lowest due row) of the live rows old enough for a refresh."""
+        rows = self._rows
         threshold = live_threshold(rows, self._retention)
         due = Signal(rows)
         for i in range(rows):
@@ -207,13 +242,7 @@ class RefreshController(wiring.Component):
         for i in reversed(range(rows)):
             with m.If(due[i]):
                 m.d.comb += due_row.eq(i)
-
-        valid, row = Signal(), Signal(range(rows))
-        with m.If(self._policy_is("periodic")):
-            m.d.comb += [valid.eq(tick), row.eq(ptr)]
-        with m.Elif(self._policy_is("live")):
-            m.d.comb += [valid.eq(due.any()), row.eq(due_row)]
-        return valid, row
+        return due, due_row
 
     def _track_rows(self, m, live, lost, stamps, expired, cand_row):
         """Update each row's live bit, expiry and time stamp from accepts and refreshes."""
@@ -263,8 +292,8 @@ class EDRAMBuffer(wiring.Component):
         if policy not in (*REFRESH_POLICIES, "runtime"):
             raise ConfigError(f"refresh policy {policy!r} does not exist; choose from "
                               f"{', '.join(REFRESH_POLICIES)}")
-        check_refresh_budget(rows=depth // banks, retention_cycles=retention_cycles,
-                             where=f"eDRAM buffer of {depth} rows in {banks} bank(s)")
+        check_bank(policy=policy, rows=depth // banks, retention_cycles=retention_cycles,
+                   where=f"eDRAM buffer of {depth} rows in {banks} bank(s)")
         runtime_control = runtime_control or policy == "runtime"
         self._depth, self._data_bits, self._banks = depth, data_bits, banks
         self._retention, self._decay = retention_cycles, bool(decay_injection)

@@ -15,8 +15,7 @@ import random
 from dataclasses import dataclass, field
 
 from ..hw.config import REFRESH_POLICIES
-from ..hw.edram import (check_refresh_budget, live_threshold, periodic_interval,
-                        time_bits)
+from ..hw.edram import check_bank, live_threshold, periodic_interval, time_bits
 from .numerics import mix32
 
 __all__ = ["Access", "ReadOutcome", "TraceOutcome", "EDRAMModel", "decay_pattern",
@@ -140,7 +139,7 @@ class EDRAMModel:
         if policy not in REFRESH_POLICIES:
             raise ValueError(f"refresh policy {policy!r} does not exist; choose from "
                              f"{', '.join(REFRESH_POLICIES)}")
-        check_refresh_budget(rows=depth // banks, retention_cycles=retention_cycles)
+        check_bank(policy=policy, rows=depth // banks, retention_cycles=retention_cycles)
         self.depth, self.data_bits, self.banks = depth, data_bits, banks
         self.retention, self.policy, self.decay = retention_cycles, policy, decay
         self.time_mask = (1 << time_bits(retention_cycles)) - 1

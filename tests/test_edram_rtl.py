@@ -1,6 +1,8 @@
+# amaranth: UnusedElaboratable=no
 """eDRAM buffer: construction checks and Amaranth-simulator runs of fixed-policy builds."""
 
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from edgetrain.errors import ConfigError
@@ -21,6 +23,13 @@ def test_bad_buffer_fails_at_construction(kwargs, message):
         EDRAMBuffer(**{**args, **kwargs})
 
 
+def test_non_refreshing_policies_need_no_refresh_budget():
+    buf = EDRAMBuffer(depth=16, data_bits=8, retention_cycles=5, policy="lifetime")
+    Fragment.get(buf, None)
+    with pytest.raises(ConfigError, match="retention_cycles must be a positive integer"):
+        EDRAMBuffer(depth=16, data_bits=8, retention_cycles=0, policy="none")
+
+
 def test_bad_controller_and_config_fail_at_construction():
     with pytest.raises(ConfigError, match="rows per bank must be a positive integer, not 0"):
         RefreshController(rows=0, retention_cycles=64, policy="live")
@@ -31,8 +40,10 @@ def test_bad_controller_and_config_fail_at_construction():
     with pytest.raises(ConfigError, match="edram_banks must be a positive integer"):
         AcceleratorConfig(edram_banks=0)
     # The default configuration fits: 128 rows per bank need 257 <= 1675 cycles.
-    buf = EDRAMBuffer.for_buffer(AcceleratorConfig(), "input", data_bits=128)
-    assert (buf.depth, buf.banks, buf.retention_cycles) == (1024, 8, 1675)
+    AcceleratorConfig()
+    buf = EDRAMBuffer.for_buffer(AcceleratorConfig(input_depth=64), "input", data_bits=128)
+    assert (buf.depth, buf.banks, buf.retention_cycles) == (64, 8, 1675)
+    Fragment.get(buf, None)
 
 
 def replay(dut, trace):
