@@ -1,8 +1,9 @@
-"""The board-independent device: UART, host bridge, registers, memory and status LEDs.
+"""The board-independent device: UART, host bridge, registers, memory map, engine, LEDs.
 
 ``DeviceCore`` is what a board top instantiates and what the bridge testbench simulates. The
-accelerator plugs in as more registers and memory ports behind the same bridge; until the
-conv engine exists, the memory is a plain buffer the host reads and writes.
+conv engine (``hw.engine_top.ConvEngineTile``) plugs in as registers (the descriptor and the
+counters windows, START, busy in STATUS) and memory regions (its three buffers); region 0 is
+a plain 16-bit memory standing in for the DRAM.
 """
 
 from amaranth.hdl import Module, Signal, Cat
@@ -10,24 +11,42 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hw.bridge import HostBridge, Status
+from ..hw.engine import port_shapes
+from ..hw.engine_top import ConvEngineTile
 from ..hw.memport import SRAMBuffer
 from ..hw.uart import UartRx, UartTx, check_divisor
-from .registers import Register, RegisterBank, info_word
+from .memmap import HostMemoryMap, Region
+from .registers import REG_COUNT, RegisterBank, info_word
 
-__all__ = ["DeviceCore", "STATUS_BITS"]
+__all__ = ["DeviceCore", "STATUS_BITS", "device_regions"]
 
 # The STATUS frame's word: engine flags, then the bridge's error bookkeeping.
-STATUS_BITS = {"busy": 0, "done": 1, "last_error": 4, "frame_errors": 16}
+STATUS_BITS = {"busy": 0, "done": 1, "bad_access": 2, "last_error": 4, "frame_errors": 16}
+_DEPTH = {"act": "input_depth", "wgt": "weight_depth", "out": "output_depth"}
+
+
+def device_regions(config, *, dram_depth, engine):
+    """Return the memory ``Region`` list of a device (region i starts at word i << 20).
+
+    Region 0 is the DRAM stand-in; then one region per engine buffer port, in the engine's
+    order. A buffer's depth is its config field, or its whole address range otherwise.
+    """
+    regions = [Region("dram", depth=dram_depth, data_bits=16)]
+    if engine:
+        regions += [Region(name, data_bits=bits,
+                           depth=getattr(config, _DEPTH[name]) if name in _DEPTH else 1 << a)
+                    for name, (a, bits) in port_shapes(config).items()]
+    return regions
 
 
 class DeviceCore(wiring.Component):
     """A device that a host drives over a UART through the framed ``HostBridge``.
 
-    Parameters (keyword-only): ``config`` (an ``AcceleratorConfig``: reported in INFO),
-    ``divisor`` (clock cycles per UART bit), ``mem_depth`` words of 16 bits, ``max_words``
-    per memory frame, ``timeout_cycles`` ending a stalled frame, and ``memory``: ``None`` for
-    an ``SRAMBuffer`` (block RAM) or a component with a ``port`` member of the bridge's
-    memory-port signature (e.g. iCE40 SPRAM).
+    Parameters (keyword-only): ``config`` (an ``AcceleratorConfig``), ``divisor`` (clock
+    cycles per UART bit), ``dram_depth`` 16-bit words of region 0, ``engine`` (include the
+    conv engine), ``max_words`` per memory frame, ``timeout_cycles`` ending a stalled frame,
+    ``dram``: ``None`` for an ``SRAMBuffer`` or a component with a matching ``port`` (e.g.
+    iCE40 SPRAM), ``buffer_factory``: the engine tile's buffer factory (``None``: SRAM).
 
     Members: ``uart_rx``/``uart_tx`` serial lines (idle high); ``leds``: 0 heartbeat,
     1 bridge busy, 2 an errored frame was seen, 3 engine busy, 4..7 the LEDS register.
@@ -37,49 +56,77 @@ class DeviceCore(wiring.Component):
     uart_tx: Out(1, init=1)
     leds: Out(8)
 
-    def __init__(self, *, config, divisor, mem_depth=1024, max_words=64,
-                 timeout_cycles=None, memory=None, heartbeat_bits=24):
+    def __init__(self, *, config, divisor, dram_depth=1024, engine=True, max_words=64,
+                 timeout_cycles=None, dram=None, buffer_factory=None, heartbeat_bits=24):
         self._config = config
         self._divisor = check_divisor(divisor)
-        self._mem_depth, self._max_words = mem_depth, max_words
-        # Default: a frame stalls after 64 byte times of silence.
-        self._timeout = timeout_cycles or divisor * 10 * 64
-        self._memory = memory
+        self._dram_depth, self._dram = dram_depth, dram
+        self._tile = None
+        if engine:
+            kwargs = {"buffer_factory": buffer_factory} if buffer_factory else {}
+            self._tile = ConvEngineTile(config=config, **kwargs)
         self._heartbeat_bits = heartbeat_bits
-        self.bridge = HostBridge(reg_count=len(Register), mem_depth=mem_depth,
+        self.regions = device_regions(config, dram_depth=dram_depth, engine=engine)
+        self.memory_map = HostMemoryMap(regions=self.regions)
+        # Default: a frame stalls after 64 byte times of silence.
+        self.bridge = HostBridge(reg_count=REG_COUNT, mem_depth=self.memory_map.words,
                                  mem_data_bits=16, max_words=max_words,
-                                 timeout_cycles=self._timeout)
+                                 timeout_cycles=timeout_cycles or divisor * 10 * 64)
         super().__init__()
-
-    @property
-    def info(self):
-        return info_word(tm=self._config.tm, tn=self._config.tn, mem_depth=self._mem_depth,
-                         mem_data_bits=16)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.uart_rx = rx = UartRx(divisor=self._divisor)
         m.submodules.uart_tx = tx = UartTx(divisor=self._divisor)
         m.submodules.bridge = bridge = self.bridge
-        m.submodules.registers = regs = RegisterBank(info=self.info)
-        mem = self._memory or SRAMBuffer(depth=self._mem_depth, data_bits=16)
-        m.submodules.memory = mem
+        m.submodules.memory_map = mmap = self.memory_map
+        m.submodules.dram = dram = self._dram or SRAMBuffer(depth=self._dram_depth,
+                                                            data_bits=16)
         wiring.connect(m, rx.bytes, bridge.rx)
         wiring.connect(m, bridge.tx, tx.bytes)
-        wiring.connect(m, bridge.reg, regs.port)
-        wiring.connect(m, bridge.mem, mem.port)
-        m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx),
-                     regs.start.eq(bridge.start)]
-
-        engine_busy, done = Signal(), Signal()
-        with m.If(bridge.start):
-            # No engine yet: a start completes at once.
-            m.d.sync += done.eq(1)
-        m.d.comb += bridge.status.eq(Cat(engine_busy, done, Signal(2),
+        wiring.connect(m, bridge.mem, mmap.host)
+        wiring.connect(m, mmap.dram, dram.port)
+        m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
+        busy, done = self._engine(m, bridge, mmap)
+        m.d.comb += bridge.status.eq(Cat(busy, done, mmap.bad_access, Signal(1),
                                          bridge.last_error.as_value(), Signal(9),
                                          bridge.frame_errors))
         heartbeat = Signal(self._heartbeat_bits)
         m.d.sync += heartbeat.eq(heartbeat + 1)
         m.d.comb += self.leds.eq(Cat(heartbeat[-1], bridge.busy,
-                                     bridge.last_error != Status.OK, engine_busy, regs.leds))
+                                     bridge.last_error != Status.OK, busy,
+                                     m.submodules.registers.leds))
         return m
+
+    def _engine(self, m, bridge, mmap):
+        """Add the register bank and, if present, the engine; return its (busy, done)."""
+        tile = self._tile
+        desc_bits = len(tile.desc.payload.as_value()) if tile else 0
+        counter_bits = len(tile.counters.as_value()) if tile else 0
+        info = info_word(tm=self._config.tm, tn=self._config.tn, dram_depth=self._dram_depth)
+        m.submodules.registers = regs = RegisterBank(info=info, desc_bits=desc_bits,
+                                                     counter_bits=counter_bits)
+        wiring.connect(m, bridge.reg, regs.port)
+        m.d.comb += regs.start.eq(bridge.start)
+        busy, done = Signal(), Signal()
+        if tile is None:
+            with m.If(bridge.start):
+                m.d.sync += done.eq(1)      # nothing to run: a start completes at once
+            return busy, done
+        m.submodules.engine = tile
+        for r in self.regions[1:]:
+            wiring.connect(m, getattr(mmap, r.name), getattr(tile, f"host_{r.name}"))
+        pending, was_busy = Signal(), Signal()
+        # A tile that exposes WU gradients as a stream: the board has no consumer for them.
+        m.d.comb += [tile.desc.payload.eq(regs.desc), tile.desc.valid.eq(pending),
+                     regs.counters.eq(tile.counters), busy.eq(pending | tile.busy)]
+        if "grad" in tile.signature.members:
+            m.d.comb += tile.grad.ready.eq(1)
+        m.d.sync += was_busy.eq(busy)
+        with m.If(tile.desc.valid & tile.desc.ready):
+            m.d.sync += pending.eq(0)
+        with m.If(was_busy & ~busy):
+            m.d.sync += done.eq(1)
+        with m.If(bridge.start):
+            m.d.sync += [pending.eq(1), done.eq(0)]
+        return busy, done

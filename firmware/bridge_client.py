@@ -30,12 +30,12 @@ def crc16(data, crc=CRC16_INIT):
 
 def encode_request(command, addr=0, count=0, payload=b""):
     """Return the request frame bytes (sync, header, payload, CRC) for ``command``."""
-    if not 0 <= addr < 1 << 16:
-        raise ValueError(f"addr must fit 16 bits, not {addr!r}")
+    if not 0 <= addr < 1 << 32:
+        raise ValueError(f"addr must fit 32 bits, not {addr!r}")
     if not 0 <= count < 256:
         raise ValueError(f"count must fit 8 bits, not {count!r}")
     code = command.value if isinstance(command, Command) else int(command)
-    body = bytes([code, addr & 0xFF, addr >> 8, count]) + bytes(payload)
+    body = bytes([code]) + addr.to_bytes(4, "little") + bytes([count]) + bytes(payload)
     crc = crc16(body)
     return bytes([REQUEST_SYNC]) + body + bytes([crc >> 8, crc & 0xFF])
 

@@ -2,7 +2,7 @@
 
 Frames (all multi-byte fields little-endian except the CRC, which is sent high byte first)::
 
-    request   A5  cmd  addr_lo addr_hi  count  payload...  crc_hi crc_lo
+    request   A5  cmd  addr0 addr1 addr2 addr3  count  payload...  crc_hi crc_lo
     response  5A  cmd  status  len_lo  len_hi  payload...  crc_hi crc_lo
 
 The CRC is CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, no reflection) over
@@ -96,7 +96,7 @@ class HostBridge(wiring.Component):
     def __init__(self, *, reg_count, mem_depth, mem_data_bits, max_words=64,
                  timeout_cycles=100_000):
         self._reg_count = _check_int("reg_count", reg_count, 1, 1 << 16)
-        self._mem_depth = _check_int("mem_depth", mem_depth, 2, 1 << 16)
+        self._mem_depth = _check_int("mem_depth", mem_depth, 2, 1 << 24)
         self._mem_data_bits = _check_int("mem_data_bits", mem_data_bits, 8, 256)
         if mem_data_bits % 8:
             raise ValueError(f"mem_data_bits must be a multiple of 8, not {mem_data_bits!r}")
@@ -169,11 +169,10 @@ class HostBridge(wiring.Component):
                 with m.Switch(s.idx):
                     with m.Case(0):
                         m.d.sync += s.cmd.eq(byte)
-                    with m.Case(1):
-                        m.d.sync += s.addr[:8].eq(byte)
-                    with m.Case(2):
-                        m.d.sync += s.addr[8:].eq(byte)
-                    with m.Case(3):
+                    for i in range(4):
+                        with m.Case(1 + i):
+                            m.d.sync += s.addr[8 * i:8 * i + 8].eq(byte)
+                    with m.Case(5):
                         plen = s.payload_length(s.cmd, byte)
                         m.d.sync += [s.count.eq(byte), s.plen.eq(plen), s.idx.eq(0),
                                      s.word_idx.eq(0), s.byte_in_word.eq(0)]
@@ -330,7 +329,7 @@ class _BridgeState:
         width = bridge.mem_data_bits
         self.wb = word_bytes(width)
         max_payload = 255 * self.wb
-        self.cmd, self.addr, self.count = Signal(8), Signal(16), Signal(8)
+        self.cmd, self.addr, self.count = Signal(8), Signal(32), Signal(8)
         self.crc, self.rcv_crc = Signal(16, init=CRC16_INIT), Signal(16)
         self.code = Signal(Status)
         self.idx = Signal(range(max_payload + 1))

@@ -2,7 +2,8 @@
 
 The client is ``firmware.bridge_client.BridgeClient``, the same code that drives a board; only
 its transport differs: ``UartTransport`` wraps cocotbext-uart's ``UartSource``/``UartSink``.
-Parameters (``EDGETRAIN_PARAMS``): divisor, mem_depth, max_words, timeout_cycles, seed.
+Parameters (``EDGETRAIN_PARAMS``): divisor, dram_depth, max_words, timeout_cycles, seed,
+config (``AcceleratorConfig`` fields of the engine; absent: no engine).
 """
 
 import json
@@ -15,12 +16,25 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.uart import UartSink, UartSource
 
-from edgetrain.boards.registers import DEVICE_ID, Register, decode_info
+import numpy as np
+
+from edgetrain.boards.core import STATUS_BITS, device_regions
+from edgetrain.boards.memmap import REGION_BITS, map_words
+from edgetrain.boards.registers import DEVICE_ID, REG_COUNT, Register, decode_info, decode_layout
 from edgetrain.firmware.bridge_client import (BridgeClient, BridgeError, BridgeTimeout, Command,
                                               Status, encode_request)
+from edgetrain.firmware.bridge_device import BridgeDevice
+from edgetrain.hw.config import AcceleratorConfig
+from edgetrain.hw.engine import CounterLayout
+from edgetrain.hw.engine_desc import LayerShape, descriptor_fields, pack_descriptor
+from edgetrain.sim import engine_ref as ref
 
 PARAMS = json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))
 CLK_NS = 10
+CONFIG = AcceleratorConfig(**PARAMS["config"]) if PARAMS.get("config") else None
+REGIONS = device_regions(CONFIG or AcceleratorConfig(), dram_depth=PARAMS["dram_depth"],
+                         engine=CONFIG is not None)
+MEM_WORDS = map_words(REGIONS)
 
 
 class UartTransport:
@@ -65,7 +79,9 @@ async def setup(dut):
 
 
 def status_fields(word):
-    return {"done": word >> 1 & 1, "last_error": word >> 4 & 7, "frame_errors": word >> 16}
+    return {name: word >> bit & (0xFFFF if name == "frame_errors" else
+                                 7 if name == "last_error" else 1)
+            for name, bit in STATUS_BITS.items()}
 
 
 @cocotb.test()
@@ -73,10 +89,12 @@ async def registers_memory_start(dut):
     """Registers, a multi-frame memory block round trip, START and STATUS all work."""
     client = await setup(dut)
     rng = random.Random(PARAMS.get("seed", 1))
-    depth = PARAMS["mem_depth"]
+    depth = PARAMS["dram_depth"]
     assert await client.read_reg(Register.ID.value) == DEVICE_ID
     info = decode_info(await client.read_reg(Register.INFO.value))
-    assert info["mem_depth"] == depth and info["mem_data_bits"] == 16
+    assert info["dram_depth"] == depth and info["mem_data_bits"] == 16
+    layout = decode_layout(await client.read_reg(Register.LAYOUT.value))
+    assert layout["engine"] == (CONFIG is not None)
     for value in (0, 0xFFFFFFFF, rng.getrandbits(32)):
         await client.write_reg(Register.SCRATCH.value, value)
         assert await client.read_reg(Register.SCRATCH.value) == value
@@ -94,11 +112,20 @@ async def registers_memory_start(dut):
 
     cycles_before = await client.read_reg(Register.CYCLES.value)
     assert await client.read_reg(Register.CYCLES.value) > cycles_before
-    await client.start()
+    if CONFIG is not None:                                    # the engine needs a real layer
+        layer = LayerShape(n=1, c=1, h=3, w=3, m=1, k=1)
+        fields = descriptor_fields(CONFIG, "fp", layer)
+        await BridgeDevice(client, REGIONS).run(pack_descriptor(CONFIG, fields))
+    else:
+        await client.start()
     await client.start()
     assert await client.read_reg(Register.STARTS.value) == 2
-    fields = status_fields(await client.status())
-    assert fields == {"done": 1, "last_error": Status.OK.value, "frame_errors": 0}
+    for _ in range(100):
+        fields = status_fields(await client.status())
+        if not fields["busy"]:
+            break
+    assert fields == {"busy": 0, "done": 1, "bad_access": 0, "last_error": Status.OK.value,
+                      "frame_errors": 0}
 
 
 async def expect_status(client, frame, status):
@@ -121,13 +148,13 @@ async def bad_frames(dut):
     their error, change nothing, are counted in STATUS, and the bridge keeps working."""
     client = await setup(dut)
     rng = random.Random(PARAMS.get("seed", 1) + 1)
-    depth, max_words = PARAMS["mem_depth"], PARAMS["max_words"]
+    depth, max_words = MEM_WORDS, PARAMS["max_words"]
     kept = [rng.getrandbits(16) for _ in range(8)]
     await client.write_mem(0, kept)
     errors = 0
 
     frame = bytearray(mem_frame(client, 0, [w ^ 0xFFFF for w in kept]))
-    for position in (rng.randrange(6, len(frame) - 2), len(frame) - 1):
+    for position in (rng.randrange(7, len(frame) - 2), len(frame) - 1):
         broken = bytearray(frame)
         broken[position] ^= 1 << rng.randrange(8)            # one flipped bit
         await expect_status(client, bytes(broken), Status.BAD_CRC)
@@ -141,7 +168,7 @@ async def bad_frames(dut):
         await expect_status(client, bad, Status.BAD_LENGTH)
         errors += 1
     for bad in (encode_request(Command.READ_MEM, depth - 1, 2),
-                encode_request(Command.READ_REG, len(Register), 1),
+                encode_request(Command.READ_REG, REG_COUNT, 1),
                 mem_frame(client, depth - 2, [1, 2, 3])):
         await expect_status(client, bad, Status.BAD_ADDRESS)
         errors += 1
@@ -158,6 +185,7 @@ async def bad_frames(dut):
     assert int.from_bytes(response.payload, "little") == DEVICE_ID
 
     fields = status_fields(await client.status())
+    assert fields["bad_access"] == 0
     assert fields["frame_errors"] == errors
     assert fields["last_error"] == Status.TIMEOUT.value
     assert int(dut.leds.value) >> 2 & 1, "error LED must be lit after a bad frame"
@@ -169,3 +197,61 @@ async def bad_frames(dut):
         raise AssertionError("reading past the memory must raise BridgeError")
     await client.write_reg(Register.SCRATCH.value, 0xC0FFEE)
     assert await client.read_reg(Register.SCRATCH.value) == 0xC0FFEE
+
+
+@cocotb.test()
+async def memory_regions(dut):
+    """Rows of every region round-trip as lanes; accesses outside a region set bad_access."""
+    client = await setup(dut)
+    device = BridgeDevice(client, REGIONS)
+    rng = random.Random(PARAMS.get("seed", 1) + 2)
+    for index, r in enumerate(REGIONS):
+        base = rng.randrange(r.depth - 3)
+        rows = [rng.getrandbits(r.data_bits) for _ in range(3)]
+        await device.write_rows(r.name, rows, base)
+        await client.write_mem(index << REGION_BITS | r.word(base + 1, 0), [0xBEEF])
+        rows[1] = rows[1] & ~0xFFFF | 0xBEEF                     # a single-lane write
+        assert await device.read_rows(r.name, 3, base) == rows, r.name
+    assert status_fields(await client.status())["bad_access"] == 0
+    last = REGIONS[-1]
+    outside = (len(REGIONS) - 1) << REGION_BITS | last.word(last.depth, 0)
+    assert await client.read_mem(outside, 1) == [0]
+    assert status_fields(await client.status())["bad_access"] == 1
+
+
+def decode_counters(value):
+    return {name: value >> f.offset & ((1 << f.width) - 1)
+            for name, f in CounterLayout(CONFIG)}
+
+
+@cocotb.test(skip=CONFIG is None)
+async def engine_through_bridge(dut):
+    """A forward conv runs on the engine with operands, descriptor and results all moved by
+    the bridge client, and matches the golden model bit for bit."""
+    client = await setup(dut)
+    device = BridgeDevice(client, REGIONS)
+    t = CONFIG.tm
+    rng = np.random.default_rng(PARAMS.get("seed", 1))
+    for mode, layer in (("fp", LayerShape(n=1, c=3, h=4, w=5, m=2, k=3, stride=1, pad=1)),
+                        ("bp", LayerShape(n=1, c=2, h=5, w=4, m=3, k=3, stride=2, pad=1))):
+        case = ref.random_case(rng, CONFIG, mode, layer=layer)
+        operand = case.x if mode == "fp" else case.dy
+        await device.write_rows("act", ref.pack_rows(operand, t))
+        await device.write_rows("wgt", ref.pack_weight_rows(case.w, t))
+        out_shape = ((layer.n, layer.m, layer.out_h, layer.out_w) if mode == "fp"
+                     else (layer.n, layer.c, layer.h, layer.w))
+        n_out = out_shape[0] * -(-out_shape[1] // t) * out_shape[2] * out_shape[3]
+        fields = descriptor_fields(CONFIG, mode, layer, shift=case.shift,
+                                   stochastic=case.rounding == "stochastic", key=case.key,
+                                   relu=case.relu)
+        status = await device.run(pack_descriptor(CONFIG, fields))
+        assert status_fields(status)["bad_access"] == 0
+        want = ref.expected(case)
+        data, mask = ref.unpack_rows(await device.read_rows("out", n_out), out_shape, t)
+        c = out_shape[1]
+        assert np.array_equal(data[:, :c], want["data"]), f"{mode}: output data differ"
+        assert np.array_equal(mask[:, :c], want["mask"]), f"{mode}: ReLU mask differs"
+        counters = decode_counters(await device.counters())
+        assert counters["macs"] == ref.useful_macs(mode, layer)
+        assert counters["saturations"] == want["saturations"]
+        assert counters["amax"] == want["amax"]

@@ -22,12 +22,12 @@ def test_crc16_check_value():
 def test_request_layout():
     frame = encode_request(Command.WRITE_MEM, 0x1234, 2, b"\x01\x02\x03\x04")
     assert frame[0] == REQUEST_SYNC
-    assert frame[1:5] == bytes([Command.WRITE_MEM.value, 0x34, 0x12, 2])
-    assert frame[5:9] == b"\x01\x02\x03\x04"
-    crc = crc16(frame[1:9])
-    assert frame[9:] == bytes([crc >> 8, crc & 0xFF])
+    assert frame[1:7] == bytes([Command.WRITE_MEM.value, 0x34, 0x12, 0, 0, 2])
+    assert frame[7:11] == b"\x01\x02\x03\x04"
+    crc = crc16(frame[1:11])
+    assert frame[11:] == bytes([crc >> 8, crc & 0xFF])
     with pytest.raises(ValueError):
-        encode_request(Command.READ_MEM, 1 << 16, 1)
+        encode_request(Command.READ_MEM, 1 << 32, 1)
 
 
 def test_crc16_step_matches_host():
@@ -50,7 +50,7 @@ def test_crc16_step_matches_host():
 
 
 @pytest.mark.parametrize("kwargs", [dict(mem_data_bits=12), dict(max_words=0),
-                                    dict(mem_depth=1 << 17), dict(timeout_cycles=1.5)])
+                                    dict(mem_depth=1 << 25), dict(timeout_cycles=1.5)])
 def test_bridge_parameters_are_validated(kwargs):
     args = dict(reg_count=6, mem_depth=256, mem_data_bits=16, max_words=16,
                 timeout_cycles=1000) | kwargs

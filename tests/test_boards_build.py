@@ -1,0 +1,61 @@
+"""Board builds: config checks and tool errors (fast), the iCEBreaker bitstream (build)."""
+
+import json
+
+import pytest
+
+from edgetrain.boards.platforms import BOARDS, get_board
+from edgetrain.boards.top import board_config
+from edgetrain.cli import main
+from edgetrain.errors import ConfigError
+
+
+def write_config(tmp_path, **fields):
+    path = tmp_path / "cfg.toml"
+    path.write_text("".join(f"{k} = {v}\n" for k, v in fields.items()))
+    return str(path)
+
+
+def test_board_defaults_fit_their_boards():
+    for board in BOARDS.values():
+        config = board_config(board, board.default_config())
+        assert config.tm * config.tn <= board.max_multipliers
+
+
+@pytest.mark.parametrize("fields,message", [
+    (dict(tm=4, tn=4), "needs 16 multipliers but icebreaker has 8"),
+    (dict(tm=2, tn=4), "needs tm == tn"),
+])
+def test_config_that_does_not_fit_is_refused(tmp_path, capsys, fields, message):
+    cfg = write_config(tmp_path, **fields)
+    assert main(["build", "--board", "icebreaker", "--config", cfg,
+                 "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_board():
+    with pytest.raises(ConfigError, match="unknown board 'de10'"):
+        get_board("de10")
+
+
+def test_broken_tool_variable_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("YOSYS", str(tmp_path / "no-yosys"))
+    assert main(["build", "--board", "icebreaker", "-o", str(tmp_path / "out")]) == 2
+    assert "YOSYS=" in capsys.readouterr().err
+
+
+@pytest.mark.build
+def test_icebreaker_build(tmp_path, capsys):
+    out = tmp_path / "icebreaker"
+    assert main(["build", "--board", "icebreaker", "-o", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert (report["board"], report["device"], report["bitstream"]) == \
+        ("icebreaker", "iCE40UP5K", "top.bin")
+    assert (out / "top.bin").stat().st_size > 100_000
+    res = report["resources"]
+    for name in ("LUTs", "FFs", "DSPs", "BRAMs", "SPRAMs"):
+        assert 0 < res[name]["used"] <= res[name]["total"], name
+    assert res["DSPs"]["total"] == 8 and res["SPRAMs"]["used"] == 4
+    assert report["fmax_mhz"] and all(v["achieved"] > 0 for v in report["fmax_mhz"].values())
+    assert "icebreaker (iCE40UP5K)" in capsys.readouterr().out
