@@ -93,13 +93,13 @@ def test_help_lists_train_and_bench_train():
 def test_short_run_prints_progress_table_and_writes_metrics(net, extra, numerics, tmp_path,
                                                              capsys):
     metrics, plot = tmp_path / "m.json", tmp_path / "curve.png"
-    code, out, err = _run(["train", "--net", net, "--epochs", "2", "--batch", "32",
+    code, out, err = _run(["train", "--net", net, "--epochs", "1", "--batch", "32",
                            "--metrics", str(metrics), "--plot", str(plot), *extra], capsys)
     assert code in (0, None)
-    assert "epoch 2" in err and "final test accuracy" in out and "test acc" in out
+    assert "epoch 1" in err and "final test accuracy" in out and "test acc" in out
     data = json.loads(metrics.read_text())
-    assert data["net"] == net and data["numerics"] == numerics and data["epochs"] == 2
-    assert 0.5 < data["test_accuracy"] <= 1.0
+    assert data["net"] == net and data["numerics"] == numerics and data["epochs"] == 1
+    assert 0.3 < data["test_accuracy"] <= 1.0  # one epoch: far above chance (0.1)
     assert data["stored_activation_bytes"]["per_sample"] == (2880 if net == "digits-revnet"
                                                              else 7360)
     assert plot.stat().st_size > 1000

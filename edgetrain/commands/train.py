@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..progress import Progress, print_table, write_json
+from ..progress import Progress, write_json
 
 HELP = "train a network on digits (golden fixed-point model, or its float32 twin)"
 
@@ -56,6 +56,7 @@ def run(args):
     print(f"training {plan.net.name} on digits: {numerics}, {options.epochs} epochs, "
           f"batch {options.batch}, lr {options.lr}, seed {options.seed}")
     bars = _EpochBars()
+    _print_header()
     result = train(options, config=config, on_step=bars.on_step, on_epoch=_print_epoch)
     _report(result)
     if args.metrics:
@@ -79,23 +80,38 @@ class _EpochBars:
             self.bar.__exit__(None, None, None)
 
 
+EPOCH_COLUMNS = ("epoch", "train loss", "train acc", "test loss", "test acc", "saturations",
+                 "wraps", "seconds")
+_WIDTHS = (5, 10, 9, 9, 8, 11, 6, 7)
+
+
+def _print_row(cells):
+    print("  ".join(str(c).rjust(w) for c, w in zip(cells, _WIDTHS)), flush=True)
+
+
+def _print_header():
+    _print_row(EPOCH_COLUMNS)
+    _print_row("-" * w for w in _WIDTHS)
+
+
 def _print_epoch(r):
-    print(f"epoch {r.epoch:3d}  loss {r.train_loss:.4f}  train {100 * r.train_accuracy:5.1f}%"
-          f"  test {100 * r.test_accuracy:5.1f}%  saturations {r.saturations}  wraps {r.wraps}"
-          f"  {r.seconds:.2f} s", flush=True)
+    _print_row((r.epoch, f"{r.train_loss:.4f}", f"{100 * r.train_accuracy:.1f}%",
+                f"{r.test_loss:.4f}", f"{100 * r.test_accuracy:.1f}%", r.saturations, r.wraps,
+                f"{r.seconds:.2f}"))
 
 
 def _report(result):
-    rows = [(r.epoch, round(r.train_loss, 4), f"{100 * r.train_accuracy:.1f}%",
-             round(r.test_loss, 4), f"{100 * r.test_accuracy:.1f}%", r.saturations, r.wraps)
-            for r in result.history]
-    print_table(rows, ("epoch", "train loss", "train acc", "test loss", "test acc",
-                       "saturations", "wraps"), title="")
     act = result.stored_activation_bytes
     print(f"stored activations: {act['per_sample']:g} bytes/sample, "
           f"{act['batch_total']:g} bytes per batch of {act['batch']}")
+    if result.numerics == "fixed16":
+        print(f"formats after training (frac bits): {_formats_line(result.formats)}")
     print(f"final test accuracy: {100 * result.test_accuracy:.2f}% "
           f"({result.net}, {result.numerics})")
+
+
+def _formats_line(formats):
+    return ", ".join(f"{k}={v}" for k, v in sorted(formats.items()))
 
 
 def _plot(result, path):
