@@ -246,6 +246,7 @@ class RefreshController(wiring.Component):
 
     def _track_rows(self, m, live, lost, stamps, expired, cand_row):
         """Update each row's live bit, expiry and time stamp from accepts and refreshes."""
+        # Expiry is sticky: ages wrap around at 2**time_bits, which must not revive data.
         for i in range(self._rows):
             m.d.sync += lost[i].eq(expired[i])
         with m.If(self.accept_write):

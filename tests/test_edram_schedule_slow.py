@@ -20,4 +20,4 @@ def test_revnet_schedule_on_rtl_matches_model():
                                 build_dir=SIM_ROOT / "edram" / "pytest-schedule-icarus")
     assert outcomes["live"].violations == outcomes["periodic"].violations == 0
     assert outcomes["lifetime"].violations > 0
-    assert outcomes["live"].refreshes < 0.15 * outcomes["periodic"].refreshes
+    assert 0 < outcomes["live"].refreshes < outcomes["periodic"].refreshes / 4
