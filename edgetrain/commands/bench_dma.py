@@ -1,5 +1,7 @@
 """``edgetrain bench dma``: tile transfers in the tile-contiguous vs the naive layout."""
 
+import sys
+
 from ..errors import ConfigError
 from ..hw.config import load_config
 from ..progress import print_table, write_json
@@ -26,6 +28,16 @@ def add_arguments(parser):
                         help="simulator for --rtl")
 
 
+def _check_rtl_args(args):
+    from ..sim.dma_model import VGG_LIKE
+    names = [layer.name for layer in VGG_LIKE]
+    if args.rtl_layer not in names:
+        raise ConfigError(f"--rtl-layer {args.rtl_layer!r} is not a VGG-like layer; choose "
+                          f"from {', '.join(names)}")
+    if args.rtl_tiles < 1:
+        raise ConfigError(f"--rtl-tiles must be >= 1, not {args.rtl_tiles}")
+
+
 def _rtl_measure(args, cfg):
     """Run the first tiles of every tensor of one VGG-like layer on the RTL, both layouts;
     return rows of measured vs model figures."""
@@ -36,11 +48,6 @@ def _rtl_measure(args, cfg):
     from ..sim.dma_model import VGG_LIKE, descriptor_figures, layer_descriptors
     from .sim_dma import simulate
     layers = {layer.name: layer for layer in VGG_LIKE}
-    if args.rtl_layer not in layers:
-        raise ConfigError(f"--rtl-layer {args.rtl_layer!r} is not a VGG-like layer; choose "
-                          f"from {', '.join(layers)}")
-    if args.rtl_tiles < 1:
-        raise ConfigError(f"--rtl-tiles must be >= 1, not {args.rtl_tiles}")
     bus = cfg.axi_data_bits // 8
     descs = {form: layer_descriptors(layers[args.rtl_layer], form=form, cfg=cfg,
                                      tile_side=args.tile_side, limit=args.rtl_tiles)
@@ -49,6 +56,8 @@ def _rtl_measure(args, cfg):
              for form, ds in descs.items() for t, d in ds]
     rows_needed = max(d.n0 * d.n1 * d.n2 for ds in descs.values() for _, d in ds)
     dram_end = max(a + n for ds in descs.values() for _, d in ds for a, n in d.segments(bus))
+    print(f"running {len(items)} tile transfers of {args.rtl_layer} on {args.simulator} "
+          f"(minutes for a whole layer)...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         replay, stats = Path(tmp) / "replay.json", Path(tmp) / "stats.json"
         replay.write_text(json.dumps(items))
@@ -108,6 +117,7 @@ def run(args):
         raise ConfigError(f"--burst-gap must be >= 0, not {args.burst_gap}")
     if args.tile_side < 1:
         raise ConfigError(f"--tile-side must be >= 1, not {args.tile_side}")
+    _check_rtl_args(args)
     result = {"config": {k: cfg.to_dict()[k] for k in ("tm", "tn", "axi_data_bits",
                                                         "max_burst_beats",
                                                         "max_outstanding_reads")},
