@@ -175,7 +175,7 @@ class RefreshController(wiring.Component):
         rows, tbits = self._rows, time_bits(self._retention)
         live = Signal(rows)
         lost = Signal(rows, init=(1 << rows) - 1)
-        stamps = Array(Signal(tbits, name=f"stamp{i}") for i in range(rows))
+        stamps = [Signal(tbits, name=f"stamp{i}") for i in range(rows)]
         m.d.sync += self.now.eq(self.now + 1)
 
         ages = [Signal(tbits, name=f"age{i}") for i in range(rows)]
@@ -246,18 +246,17 @@ class RefreshController(wiring.Component):
 
     def _track_rows(self, m, live, lost, stamps, expired, cand_row):
         """Update each row's live bit, expiry and time stamp from accepts and refreshes."""
-        # Expiry is sticky: ages wrap around at 2**time_bits, which must not revive data.
         for i in range(self._rows):
-            m.d.sync += lost[i].eq(expired[i])
-        with m.If(self.accept_write):
-            m.d.sync += [live.bit_select(self.addr, 1).eq(1),
-                         lost.bit_select(self.addr, 1).eq(0),
-                         stamps[self.addr].eq(self.now)]
-        with m.If(self.accept_read & self.accept_last):
-            m.d.sync += live.bit_select(self.addr, 1).eq(0)
-        with m.If(self.rf_read):
-            m.d.sync += stamps[cand_row].eq(self.now)
-
+            here = self.addr == i
+            with m.If(self.accept_write & here):
+                m.d.sync += [live[i].eq(1), lost[i].eq(0), stamps[i].eq(self.now)]
+            with m.Else():
+                # Expiry is sticky: ages wrap at 2**time_bits, which must not revive data.
+                m.d.sync += lost[i].eq(expired[i])
+                with m.If(self.accept_read & self.accept_last & here):
+                    m.d.sync += live[i].eq(0)
+                with m.If(self.rf_read & (cand_row == i)):
+                    m.d.sync += stamps[i].eq(self.now)
 
 
 class EDRAMBuffer(wiring.Component):
