@@ -99,3 +99,30 @@ def test_learning_rate_is_a_16_bit_fraction_with_batch_folded_in():
         q, shift = lr_fixed(lr, batch)
         assert 1 << 15 <= q < 1 << 16
         assert q / 2 ** shift == pytest.approx(lr / batch, rel=2 ** -15)
+
+
+@pytest.mark.parametrize("rounding,ulps", [("nearest", 0.5), ("stochastic", 1.0)])
+def test_fixed_update_matches_float_update_within_the_quantization_steps(rounding, ulps):
+    """v and w after sgd_momentum against the real-valued update with the same constants.
+
+    Each requantization errs by at most ``ulps`` master steps: v carries two (g, mu*v),
+    w carries lr_eff times v's error plus its own.
+    """
+    from edgetrain.sim.numerics import dequantize, rng_key, sgd_momentum
+    rng = np.random.default_rng(8)
+    fm, g_frac = 20, 26
+    master = rng.integers(-1 << 19, 1 << 19, size=(4, 3, 3, 3)).astype(np.int32)
+    velocity = rng.integers(-1 << 22, 1 << 22, size=master.shape).astype(np.int32)
+    g_acc = rng.integers(-1 << 34, 1 << 34, size=master.shape)
+    mu_q, (lr_q, lr_shift) = 58982, lr_fixed(0.05, 32)
+    keys = tuple(rng_key(t, 3) for t in (2, 3, 4))
+    r = sgd_momentum(master, velocity, g_acc, g_shift=g_frac - fm, mu_q=mu_q, lr_q=lr_q,
+                     lr_shift=lr_shift, rounding=rounding, keys=keys)
+    v = mu_q / 2 ** 16 * dequantize(velocity, fm) + dequantize(g_acc, g_frac)
+    w = dequantize(master, fm) - lr_q / 2 ** lr_shift * v
+    ulp = 2.0 ** -fm
+    assert r.saturations == 0
+    assert np.max(np.abs(dequantize(r.velocity, fm) - v)) <= 2 * ulps * ulp
+    lr_eff = lr_q / 2 ** lr_shift
+    assert np.max(np.abs(dequantize(r.master, fm) - w)) <= (2 * lr_eff + 1) * ulps * ulp
+    assert np.max(np.abs(dequantize(r.velocity, fm) - v)) > 0
