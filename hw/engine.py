@@ -6,13 +6,15 @@ buffer with that port (``SRAMBuffer``, the eDRAM-style buffer) can sit behind it
 
 * ``act``: FP/WU read x, BP reads dy (T int16 lanes per row);
 * ``wgt``: FP/BP read T x T weight blocks (BP swaps the block's roles on the way in);
-* ``out``: FP/BP write requantized rows (T int16 lanes, then T ReLU-mask bits), WU reads dy.
+* ``out``: FP/BP write requantized rows (T int16 lanes, then T ReLU-mask bits), WU reads dy;
+* ``mst``: UPDATE reads and writes master weights and velocities (``engine_update``).
 
 FP/BP results go through the ``Requantizer`` (shift, nearest or stochastic rounding with the
 counter-based generator, saturation, ReLU and its mask) into ``out``. WU results (the exact
 batch-summed weight-gradient accumulators of one T x T block, lane ``i * T + j`` for output
 channel ``i`` and input channel ``j``) leave on the ``grad`` stream with the block's weight-row
-address. Max-pool is not in the engine: it is the post-processing unit of ``hw/pool.py``.
+address; in UPDATE they go through ``WeightUpdater`` (SGD with momentum) into ``mst`` instead.
+Max-pool is not in the engine: it is the post-processing unit of ``hw/pool.py``.
 
 Data path: address generator (4 stages) -> buffer read (1) -> PE array -> requantizer -> write.
 Nothing waits between reductions: the next pixel's first tap follows the last tap of the
@@ -33,6 +35,7 @@ from ..errors import ConfigError
 from .addrgen import AddressGenerator, TapLayout
 from .config import AcceleratorConfig
 from .engine_desc import MODES, DescriptorLayout
+from .engine_update import WeightUpdater, master_port_shape
 from .memport import MemoryPortSignature
 from .pe_array import PEArray
 from .requant import Requantizer
@@ -49,7 +52,8 @@ def port_shapes(cfg):
     t = cfg.tm
     return {"act": (_bits(cfg.input_depth - 1), 16 * t),
             "wgt": (_bits(cfg.weight_depth - 1), 16 * t * t),
-            "out": (_bits(cfg.output_depth - 1), 17 * t)}
+            "out": (_bits(cfg.output_depth - 1), 17 * t),
+            "mst": master_port_shape(cfg)}
 
 
 def CounterLayout(cfg):
@@ -101,18 +105,22 @@ class ConvEngine(wiring.Component):
         m.submodules.requant = rq = Requantizer(lanes=t, acc_bits=cfg.acc_bits)
         m.submodules.pending_addr = addr_fifo = fifo.SyncFIFO(
             width=len(self.out.addr), depth=rq.latency + 4)
+        m.submodules.updater = upd = WeightUpdater(config=cfg, grad_layout=GradLayout(cfg))
 
         cur = Signal(DescriptorLayout(cfg))
         start = Signal()
-        wu = (cur.mode == MODES.index("wu")) | (cur.mode == MODES.index("update"))
-        m.d.comb += [self.desc.ready.eq(~self.busy), ag.desc.eq(cur), ag.start.eq(start)]
+        update = cur.mode == MODES.index("update")
+        wu = (cur.mode == MODES.index("wu")) | update
+        m.d.comb += [self.desc.ready.eq(~self.busy), ag.desc.eq(cur), ag.start.eq(start),
+                     upd.desc.eq(cur), upd.start.eq(start)]
         m.d.sync += start.eq(self.desc.valid & self.desc.ready)
         with m.If(self.desc.valid & self.desc.ready):
             m.d.sync += [cur.eq(self.desc.payload), self.busy.eq(1)]
 
         tap, tap_valid = ag.tap, ag.tap_valid
         ready_all = self.act.ready & Mux(wu, self.out.ready, self.wgt.ready)
-        back_stall = (pe.fp_valid & ~rq.i.ready) | (pe.wu_valid & ~self.grad.ready)
+        grad_ready = Mux(update, upd.grad.ready, self.grad.ready)
+        back_stall = (pe.fp_valid & ~rq.i.ready) | (pe.wu_valid & ~grad_ready)
         en_back = ~back_stall
         issue = tap_valid & ready_all & en_back
         m.d.comb += [ag.en.eq(en_back & (~tap_valid | ready_all)), pe.en.eq(en_back)]
@@ -124,10 +132,14 @@ class ConvEngine(wiring.Component):
         self._operands(m, pe, l_valid, l_tap, cur, wu)
         self._fp_results(m, pe, rq, addr_fifo, cur, wu)
         wu_side = TapLayout(cfg)(pe.wu_side)
-        m.d.comb += [self.grad.valid.eq(pe.wu_valid), self.grad.payload.acc.eq(pe.wu_acc),
-                     self.grad.payload.addr.eq(wu_side.w_addr)]
-        self._finish(m, start, ag, issue, tap, rq, wu)
-        self._count(m, start, issue, tap, ready_all, back_stall, l_valid, l_tap, rq)
+        for grad, valid in ((self.grad, pe.wu_valid & ~update), (upd.grad, pe.wu_valid & update)):
+            m.d.comb += [grad.valid.eq(valid), grad.payload.acc.eq(pe.wu_acc),
+                         grad.payload.addr.eq(wu_side.w_addr)]
+        wiring.connect(m, wiring.flipped(self.mst), upd.mst)
+        retired = Mux(wu, pe.wu_valid & grad_ready, rq.o.valid & rq.o.ready)
+        self._finish(m, start, ag, issue & tap.last, retired, upd.busy)
+        saturations = Mux(update, upd.saturations, rq.saturations)
+        self._count(m, start, issue, tap, ready_all, back_stall, saturations, rq)
         return m
 
     def _reads(self, m, tap, go, wu):
@@ -176,12 +188,11 @@ class ConvEngine(wiring.Component):
                          self.out.w_data.eq(Cat(rq.o.payload.data.as_value(),
                                                 rq.o.payload.mask.as_value()))]
 
-    def _finish(self, m, start, ag, issue, tap, rq, wu):
+    def _finish(self, m, start, ag, issued, retired, updating):
         """Drop ``busy`` once every reduction issued has left the engine."""
         pending = Signal(range(256))
-        retired = Mux(wu, self.grad.valid & self.grad.ready, rq.o.valid & rq.o.ready)
-        m.d.sync += pending.eq(pending + (issue & tap.last) - retired)
-        idle = ~start & ~ag.running & ~ag.tap_valid & (pending == 0)
+        m.d.sync += pending.eq(pending + issued - retired)
+        idle = ~start & ~ag.running & ~ag.tap_valid & (pending == 0) & ~updating
         # Wait for the requantizer's statistics to include the last beat.
         settle = Signal(range(Requantizer.stats_delay + 2))
         with m.If(self.busy & idle):
@@ -191,13 +202,13 @@ class ConvEngine(wiring.Component):
         with m.Else():
             m.d.sync += settle.eq(0)
 
-    def _count(self, m, start, issue, tap, ready_all, back_stall, l_valid, l_tap, rq):
+    def _count(self, m, start, issue, tap, ready_all, back_stall, saturations, rq):
         """Busy, useful-MAC and stall counters; saturations and amax from the requantizer."""
         c = self.counters
         macs = Signal(2 * _bits(self._cfg.tm))
         m.d.sync += macs.eq(Mux(issue & tap.real, tap.out_lanes * tap.red_lanes, 0))
         stalled = back_stall | (self.act.r_en & ~ready_all)
-        m.d.comb += [c.saturations.eq(rq.saturations), c.amax.eq(rq.amax), rq.clear.eq(start)]
+        m.d.comb += [c.saturations.eq(saturations), c.amax.eq(rq.amax), rq.clear.eq(start)]
         with m.If(self.desc.valid & self.desc.ready):
             m.d.sync += [c.busy_cycles.eq(0), c.macs.eq(0), c.stall_cycles.eq(0)]
         with m.Elif(self.busy):

@@ -108,11 +108,19 @@ def DescriptorLayout(cfg):
         "act_n": act, "act_plane": act, "out_n": out, "out_plane": out,
         "w_out": wgt, "w_red": wgt, "idx_n": 32, "idx_tile": 32,
         "shift": signed(8), "stochastic": 1, "relu": 1, "key": 32,
+        # UPDATE only: SGD with momentum (``shift`` is g_shift, ``key`` the gradient's key).
+        "w_idx_out": _bits(cfg.max_channels * cfg.max_kernel ** 2),
+        "mu_q": 16, "lr_q": 16, "lr_shift": 8, "key_v": 32, "key_w": 32,
     })
 
 
-def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, relu=False):
+def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, relu=False,
+                      mu_q=0, lr_q=0, lr_shift=0, key_v=0, key_w=0):
     """Return the descriptor fields (a dict of ints) that run ``layer`` in ``mode``.
+
+    ``shift`` is the output shift (FP/BP) or ``g_shift`` (UPDATE); ``key`` the rng key of
+    the requantized tensor (UPDATE: of the weight gradient); ``mu_q``, ``lr_q``,
+    ``lr_shift``, ``key_v``, ``key_w`` are the SGD settings of ``numerics.sgd_momentum``.
 
     Raises ``ConfigError`` when the layer exceeds the configuration or the buffer depths.
     """
@@ -129,6 +137,9 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
                               f"{depth}: tile the layer or raise the buffer depth")
     if not -128 <= shift < 128:
         raise ConfigError(f"shift must fit in signed 8 bits, not {shift!r}")
+    if not (0 <= mu_q < 1 << 16 and 0 <= lr_q < 1 << 16 and 0 <= lr_shift < 256):
+        raise ConfigError(f"mu_q and lr_q must be unsigned 16-bit and lr_shift 0..255, not "
+                          f"{mu_q!r}, {lr_q!r}, {lr_shift!r}")
     t = cfg.tm
     n, c, h, w, m, k = layer.n, layer.c, layer.h, layer.w, layer.m, layer.k
     ho, wo = layer.out_h, layer.out_w
@@ -146,7 +157,9 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
                    idx_n=m * ho * wo, idx_tile=t * ho * wo)
     return dict(mode=MODES.index(mode), batch=n, kernel=k, stride2=int(layer.stride == 2),
                 pad=layer.pad, shift=shift & 0xFF, stochastic=int(bool(stochastic)),
-                relu=int(bool(relu)), key=key & 0xFFFFFFFF, **geo)
+                relu=int(bool(relu)), key=key & 0xFFFFFFFF, w_idx_out=c * k * k,
+                mu_q=mu_q, lr_q=lr_q, lr_shift=lr_shift, key_v=key_v & 0xFFFFFFFF,
+                key_w=key_w & 0xFFFFFFFF, **geo)
 
 
 def pack_descriptor(cfg, fields):

@@ -3,7 +3,7 @@
 ``ConvEngineTile`` is what ``edgetrain generate`` writes and the testbenches drive: the
 ``ConvEngine``, its three buffers (``SRAMBuffer`` by default; any component factory with a
 ``MemoryPortSignature`` port named ``port`` fits) and, per buffer, a host-side port
-(``host_act``, ``host_wgt``, ``host_out``) through which the testbench or the DMA fills and
+(``host_act``, ``host_wgt``, ``host_out``, ``host_mst``) through which the testbench or the DMA fills and
 reads the buffers while the engine is idle. While ``busy`` the engine owns every buffer and
 the host ports are not ready.
 """
@@ -18,7 +18,11 @@ from .memport import MemoryPortSignature, SRAMBuffer
 
 __all__ = ["ConvEngineTile"]
 
-_DEPTH = {"act": "input_depth", "wgt": "weight_depth", "out": "output_depth"}
+def _depth(cfg, name):
+    if name == "mst":
+        return cfg.weight_depth * cfg.tm
+    return getattr(cfg, {"act": "input_depth", "wgt": "weight_depth",
+                         "out": "output_depth"}[name])
 
 
 def _sram(name, depth, data_bits):
@@ -29,7 +33,7 @@ class ConvEngineTile(wiring.Component):
     """A ``ConvEngine`` with its buffers; ``host_*`` ports reach the buffers while idle.
 
     ``buffer_factory(name, depth, data_bits)`` builds each buffer (``name`` is ``"act"``,
-    ``"wgt"`` or ``"out"``); the default builds ``SRAMBuffer``.
+    ``"wgt"``, ``"out"`` or ``"mst"``); the default builds ``SRAMBuffer``.
     """
 
     def __init__(self, *, config, buffer_factory=_sram):
@@ -55,7 +59,7 @@ class ConvEngineTile(wiring.Component):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(eng, name))
         m.d.comb += [self.busy.eq(eng.busy), self.counters.eq(eng.counters)]
         for name, (_, data_bits) in port_shapes(self._cfg).items():
-            depth = getattr(self._cfg, _DEPTH[name])
+            depth = _depth(self._cfg, name)
             buf = self._factory(name, depth, data_bits)
             m.submodules[f"{name}_buffer"] = buf
             self._share(m, eng.busy, getattr(eng, name), getattr(self, f"host_{name}"),

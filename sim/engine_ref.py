@@ -14,7 +14,7 @@ from ..hw.engine_desc import LayerShape, buffer_rows
 from . import conv, numerics
 
 __all__ = ["EngineCase", "pack_rows", "pack_weight_rows", "unpack_rows", "expected",
-           "useful_macs", "grad_blocks", "random_layer", "random_case", "MODES_SEED"]
+           "useful_macs", "grad_blocks", "pack_master_rows", "unpack_master_rows", "random_layer", "random_case", "MODES_SEED"]
 
 _MASK16 = (1 << 16) - 1
 
@@ -42,6 +42,35 @@ def pack_weight_rows(w, t):
     blocks = p.reshape(m // t, t, c // t, t, k, k).transpose(0, 2, 4, 5, 1, 3)
     return [sum((int(v) & _MASK16) << (16 * q) for q, v in enumerate(row))
             for row in blocks.reshape(-1, t * t)]
+
+
+def _blocks(a, t):
+    """``[M, C, K, K]`` -> ``[blocks, T (m), T (c)]`` in weight-row order (zero padded)."""
+    p = _pad_channels(_pad_channels(np.asarray(a), t, 0), t, 1)
+    m, c, k, _ = p.shape
+    return p.reshape(m // t, t, c // t, t, k, k).transpose(0, 2, 4, 5, 1, 3).reshape(-1, t, t)
+
+
+def pack_master_rows(master, velocity, t):
+    """Return master-buffer rows: row ``block * T + i`` = T masters then T velocities."""
+    mb, vb = _blocks(master, t).reshape(-1, t), _blocks(velocity, t).reshape(-1, t)
+    mask = (1 << 32) - 1
+    return [sum((int(v) & mask) << (32 * q) for q, v in enumerate([*mrow, *vrow]))
+            for mrow, vrow in zip(mb, vb)]
+
+
+def unpack_master_rows(rows, shape, t):
+    """Return (master, velocity) ``[ceil(M/T)*T, ceil(C/T)*T, K, K]`` from master rows."""
+    m, c, k, _ = shape
+    mt, ct = -(-m // t), -(-c // t)
+    words = np.array([[(v >> (32 * q)) & 0xFFFFFFFF for q in range(2 * t)] for v in rows],
+                     dtype=np.int64)
+    words = np.where(words >= 1 << 31, words - (1 << 32), words)
+    out = []
+    for half in (words[:, :t], words[:, t:]):
+        b = half.reshape(mt, ct, k, k, t, t).transpose(0, 4, 1, 5, 2, 3)
+        out.append(b.reshape(mt * t, ct * t, k, k))
+    return tuple(out)
 
 
 def unpack_rows(rows, shape, t):
@@ -73,18 +102,30 @@ class EngineCase:
     rounding: str = "nearest"
     key: int = 0
     relu: bool = False
-    extra: dict = field(default_factory=dict)
+    master: np.ndarray = None   # [M, C, K, K] int32 (UPDATE)
+    velocity: np.ndarray = None
+    sgd: dict = field(default_factory=dict)   # mu_q, lr_q, lr_shift, key_v, key_w
 
 
 def expected(case):
     """Return the golden result of ``case``.
 
     FP/BP: ``dict(data, mask, saturations, amax)`` with data/mask over the logical output
-    tensor; WU: ``dict(acc)``, the exact ``[M, C, K, K]`` batch-summed accumulator.
+    tensor; WU: ``dict(acc)``, the exact ``[M, C, K, K]`` batch-summed accumulator; UPDATE:
+    ``dict(master, velocity, saturations)`` after one ``numerics.sgd_momentum`` step.
     """
     lay = case.layer
-    if case.mode == "wu":
-        return {"acc": conv.conv_wu(case.dy, case.x, lay.k, lay.stride, lay.pad)}
+    if case.mode in ("wu", "update"):
+        acc = conv.conv_wu(case.dy, case.x, lay.k, lay.stride, lay.pad)
+        if case.mode == "wu":
+            return {"acc": acc}
+        sgd = case.sgd
+        r = numerics.sgd_momentum(case.master, case.velocity, acc, g_shift=case.shift,
+                                  mu_q=sgd["mu_q"], lr_q=sgd["lr_q"], lr_shift=sgd["lr_shift"],
+                                  rounding=case.rounding,
+                                  keys=(case.key, sgd["key_v"], sgd["key_w"]))
+        return {"master": r.master.astype(np.int64), "velocity": r.velocity.astype(np.int64),
+                "saturations": r.saturations}
     if case.mode == "fp":
         acc = conv.conv_fp(case.x, case.w, lay.stride, lay.pad)
     else:
@@ -113,10 +154,7 @@ def useful_macs(mode, lay):
 
 def grad_blocks(acc, t):
     """Return ``{weight_row: lanes}`` (lane ``i * T + j``) of a WU accumulator ``[M,C,K,K]``."""
-    p = _pad_channels(_pad_channels(acc, t, 0), t, 1)
-    m, c, k, _ = p.shape
-    blocks = p.reshape(m // t, t, c // t, t, k, k).transpose(0, 2, 4, 5, 1, 3)
-    return {r: [int(v) for v in row] for r, row in enumerate(blocks.reshape(-1, t * t))}
+    return {r: [int(v) for v in row] for r, row in enumerate(_blocks(acc, t).reshape(-1, t * t))}
 
 
 def random_layer(rng, cfg, *, max_cycles=None, max_size=None, max_channels=None):
@@ -143,8 +181,21 @@ def random_layer(rng, cfg, *, max_cycles=None, max_size=None, max_channels=None)
             return lay
 
 
-def _tensor(rng, shape):
-    bits = int(rng.integers(3, 17))
+def _random_sgd(rng, case):
+    """Master weights, velocities and SGD settings, scaled so some results saturate."""
+    ws = (case.layer.m, case.layer.c, case.layer.k, case.layer.k)
+    case.master = _tensor(rng, ws, bits=int(rng.integers(8, 33)))
+    case.velocity = _tensor(rng, ws, bits=int(rng.integers(4, 33)))
+    case.sgd = {"mu_q": int(rng.integers(0, 1 << 16)), "lr_q": int(rng.integers(0, 1 << 16)),
+                "lr_shift": int(rng.integers(8, 48)), "key_v": int(rng.integers(0, 1 << 32)),
+                "key_w": int(rng.integers(0, 1 << 32))}
+    amax = int(np.max(np.abs(conv.conv_wu(case.dy, case.x, case.layer.k, case.layer.stride,
+                                          case.layer.pad))))
+    case.shift = numerics.bitlen(amax) - 28 + int(rng.integers(-4, 5))
+
+
+def _tensor(rng, shape, bits=None):
+    bits = bits or int(rng.integers(3, 17))
     hi = 1 << (bits - 1)
     return rng.integers(-hi, hi, size=shape, dtype=np.int64)
 
@@ -157,10 +208,12 @@ def random_case(rng, cfg, mode, layer=None, **limits):
                       key=int(rng.integers(0, 1 << 32)), relu=bool(rng.integers(0, 2)))
     xs, ws = (lay.n, lay.c, lay.h, lay.w), (lay.m, lay.c, lay.k, lay.k)
     ys = (lay.n, lay.m, lay.out_h, lay.out_w)
-    case.x = _tensor(rng, xs) if mode in ("fp", "wu") else None
+    case.x = _tensor(rng, xs) if mode in ("fp", "wu", "update") else None
     case.w = _tensor(rng, ws) if mode in ("fp", "bp") else None
-    case.dy = _tensor(rng, ys) if mode in ("bp", "wu") else None
-    if mode != "wu":
+    case.dy = _tensor(rng, ys) if mode in ("bp", "wu", "update") else None
+    if mode == "update":
+        _random_sgd(rng, case)
+    elif mode != "wu":
         # Delayed scaling: the host picks a shift that fits |acc| in ~14 bits, jittered so
         # that some runs saturate and some shift left.
         amax = expected(case)["amax"]

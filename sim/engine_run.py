@@ -41,7 +41,7 @@ def _verilator_pch_fix(simulator):
 
 
 def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
-                  modes=("fp", "bp", "wu"), limits=DEFAULT_LIMITS, layers=None,
+                  modes=("fp", "bp", "wu", "update"), limits=DEFAULT_LIMITS, layers=None,
                   backpressure=True, tag="default", build_dir=None, results=None,
                   progress=None, waves=False):
     """Build the engine for ``simulator`` and run the testbench; return the per-run results.

@@ -51,7 +51,7 @@ class EngineHost:
         dut.rst.value = 1
         dut.desc__valid.value = 0
         dut.grad__ready.value = 1
-        for name in ("act", "wgt", "out"):
+        for name in ("act", "wgt", "out", "mst"):
             for sig in ("r_en", "w_en", "r_last", "addr", "w_data"):
                 getattr(dut, f"host_{name}__{sig}").value = 0
         for _ in range(3):
@@ -127,15 +127,17 @@ async def run_case(host, case):
     else:
         await host.write_rows("act", ref.pack_rows(case.x, t))
         await host.write_rows("out", ref.pack_rows(case.dy, t))
+    if case.mode == "update":
+        await host.write_rows("mst", ref.pack_master_rows(case.master, case.velocity, t))
     out_shape = ((lay.n, lay.m, lay.out_h, lay.out_w) if case.mode == "fp"
                  else (lay.n, lay.c, lay.h, lay.w))
     n_out = out_shape[0] * -(-out_shape[1] // t) * out_shape[2] * out_shape[3]
-    if case.mode != "wu":
+    if case.mode in ("fp", "bp"):
         junk = [int(host.rng.integers(0, 1 << 62)) for _ in range(n_out)]
         await host.write_rows("out", junk)
     fields = descriptor_fields(cfg, case.mode, lay, shift=case.shift,
                                stochastic=case.rounding == "stochastic", key=case.key,
-                               relu=case.relu)
+                               relu=case.relu, **case.sgd)
     beats = await host.run(fields)
     cnt = host.counters()
     want = ref.expected(case)
@@ -144,6 +146,8 @@ async def run_case(host, case):
         errors.append(f"useful MACs {cnt['macs']} != {ref.useful_macs(case.mode, lay)}")
     if case.mode == "wu":
         errors += _check_grads(beats, ref.grad_blocks(want["acc"], t))
+    elif case.mode == "update":
+        errors += await _check_update(host, case, beats, cnt, want)
     else:
         rows = await host.read_rows("out", n_out)
         errors += _check_outputs(rows, out_shape, t, want)
@@ -173,6 +177,26 @@ def _check_outputs(rows, shape, t, want):
     return errors
 
 
+async def _check_update(host, case, beats, cnt, want):
+    t, lay = host.cfg.tm, case.layer
+    shape = (lay.m, lay.c, lay.k, lay.k)
+    rows = await host.read_rows("mst", len(ref.pack_master_rows(case.master, case.velocity, t)))
+    got = ref.unpack_master_rows(rows, shape, t)
+    errors = [f"{len(beats)} grad beats left the engine in UPDATE mode"] if beats else []
+    for name, g in zip(("master", "velocity"), got):
+        exp = want[name]
+        bad = np.argwhere(g[:lay.m, :lay.c] != exp)
+        if len(bad):
+            i = tuple(bad[0])
+            errors.append(f"{len(bad)} {name} mismatches, first at {i}: "
+                          f"{g[:lay.m, :lay.c][i]} != {exp[i]}")
+        if np.any(g[lay.m:]) or np.any(g[:, lay.c:]):
+            errors.append(f"{name} padding lanes are not zero")
+    if cnt["saturations"] != want["saturations"]:
+        errors.append(f"saturations {cnt['saturations']} != {want['saturations']}")
+    return errors
+
+
 def _check_grads(beats, blocks):
     got = {}
     for addr, lanes in beats:
@@ -195,7 +219,7 @@ def _cases(params, cfg):
         for mode, shape in params["layers"]:
             yield ref.random_case(rng, cfg, mode, layer=LayerShape(**shape))
         return
-    for mode in params.get("modes", ("fp", "bp", "wu")):
+    for mode in params.get("modes", ("fp", "bp", "wu", "update")):
         for k in range(params.get("shapes", 4)):
             rng = np.random.default_rng([params.get("seed", 0), ref.MODES_SEED[mode], k])
             yield ref.random_case(rng, cfg, mode, **params.get("limits", {}))

@@ -1,6 +1,6 @@
 """cocotb runs of the conv engine on Icarus and Verilator against the golden model.
 
-One build per simulator runs 20 random layers per mode (FP, BP, WU) with random rounding,
+One build per simulator runs 20 random layers per mode (FP, BP, WU, UPDATE) with random rounding,
 ReLU, shifts and grad backpressure; the slow suite runs 200 per mode on larger shapes.
 """
 
@@ -12,7 +12,7 @@ from edgetrain.sim.engine_run import run_engine_tb
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_engine_random_shapes(simulator):
     results = run_engine_tb(simulator, shapes=20, seed=1)
-    assert len(results) == 60 and all(r["ok"] for r in results)
+    assert len(results) == 80 and all(r["ok"] for r in results)
 
 
 @pytest.mark.slow
@@ -20,4 +20,4 @@ def test_engine_random_shapes(simulator):
 def test_engine_random_shapes_slow(simulator):
     results = run_engine_tb(simulator, shapes=200, seed=1000, tag="slow",
                             limits={"max_cycles": 4000})
-    assert len(results) == 600 and all(r["ok"] for r in results)
+    assert len(results) == 800 and all(r["ok"] for r in results)

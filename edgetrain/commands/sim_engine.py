@@ -7,16 +7,16 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..progress import Progress, print_table
 
-HELP = "verify the conv engine (FP/BP/WU) against the golden model on random layers"
+HELP = "verify the conv engine (FP/BP/WU/UPDATE) against the golden model on random layers"
 
-MODES = ("fp", "bp", "wu")
+MODES = ("fp", "bp", "wu", "update")
 
 
 def add_arguments(parser):
     parser.add_argument("--simulator", default="icarus", choices=("icarus", "verilator"))
     parser.add_argument("--shapes", type=int, default=20, help="random layers per mode")
     parser.add_argument("--seed", type=int, default=1, help="seed of the random layers")
-    parser.add_argument("--modes", default="fp,bp,wu", help="comma-separated modes")
+    parser.add_argument("--modes", default="fp,bp,wu,update", help="comma-separated modes")
     parser.add_argument("--config", help="accelerator config TOML (default: the small "
                                          "4x4 test engine)")
     parser.add_argument("--max-cycles", type=int, default=1500,
