@@ -21,7 +21,7 @@ def bench(boards, out):
     for name in boards:
         board = get_board(name)
         report = build_bitstream(board=board, config=board.default_config(),
-                                 out_dir=Path(out) / name)
+                                 out_dir=Path(out) / name, engine=board.engine)
         summary[name] = {k: report[k] for k in ("device", "engine", "resources", "fmax_mhz",
                                                 "target_mhz", "stage_seconds",
                                                 "build_seconds")}
@@ -30,7 +30,8 @@ def bench(boards, out):
     for name, s in summary.items():
         r = s["resources"]
         fmax = min(v["achieved"] for v in s["fmax_mhz"].values())
-        rows.append((name, f"{s['engine']['tm']}x{s['engine']['tn']}", s["build_seconds"],
+        engine = f"{s['engine']['tm']}x{s['engine']['tn']}" if s["engine"]["present"] else "none"
+        rows.append((name, engine, s["build_seconds"],
                      f"{r['LUTs']['used']}/{r['LUTs']['total']}",
                      f"{r['FFs']['used']}/{r['FFs']['total']}",
                      f"{r['DSPs']['used']}/{r['DSPs']['total']}",

@@ -84,13 +84,13 @@ def _run_stage(stage, argv, *, cwd, env, progress):
     return elapsed
 
 
-def build_bitstream(*, board, config, out_dir, nextpnr_opts=""):
+def build_bitstream(*, board, config, out_dir, nextpnr_opts="", engine=True):
     """Build ``board`` with ``config`` into ``out_dir``; write and return the report dict."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     env = tool_environment()
     platform = board.make_platform()
-    top = BoardTop(board=board, config=config)
+    top = BoardTop(board=board, config=config, engine=engine)
     plan = platform.prepare(top, name="top", nextpnr_opts=nextpnr_opts)
     plan.extract(out_dir)
     commands = json.loads(plan.files["build_top.json"])["commands"]
@@ -101,5 +101,6 @@ def build_bitstream(*, board, config, out_dir, nextpnr_opts=""):
             stages[stage] = _run_stage(stage, argv, cwd=out_dir, env=env, progress=progress)
     report = build_report(board=board, config=config, out_dir=out_dir, name="top",
                           stages=stages, target_mhz=board.sync_mhz)
+    report["engine"]["present"] = engine
     write_json(out_dir / "report.json", report)
     return report

@@ -2,10 +2,10 @@
 
 The bridge's memory port addresses 16-bit words. ``HostMemoryMap`` splits that space into
 regions of ``REGION_WORDS`` words (region = address >> 20, up to 8 regions): region 0 is the
-"DRAM" stand-in (a plain 16-bit memory), the others are the accelerator's wide buffers (the
-conv engine's ``act``, ``wgt``, ``out``, ...). In a wide region, word ``row << lane_bits | lane`` is the
-16-bit lane ``lane`` of buffer row ``row`` (lane 0 = bits 0..15), with ``lane_bits`` the
-smallest that covers the row. A lane write is a read-modify-write of its row.
+"DRAM" stand-in (a plain 16-bit memory), the others are the accelerator's wide buffers
+(the conv engine's ``act``, ``wgt``, ``out``, ...). In a wide region, word
+``row << lane_bits | lane`` is the 16-bit lane ``lane`` of buffer row ``row`` (lane 0 = bits
+0..15), with ``lane_bits`` the smallest that covers the row. A lane write is a read-modify-write of its row.
 
 Accesses outside a region's rows or lanes, or to a region that does not exist, read 0,
 write nothing and set the sticky ``bad_access`` flag.

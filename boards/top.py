@@ -33,11 +33,12 @@ class BoardTop(wiring.Component):
     """The whole design for ``board`` (a ``platforms.Board``) with accelerator ``config``.
 
     The host reaches the device over the board's USB UART at ``baud`` (8N1) with the framed
-    protocol of ``edgetrain.hw.bridge``.
+    protocol of ``edgetrain.hw.bridge``. ``engine=False`` leaves the conv engine out (the
+    bridge, registers and the DRAM stand-in only: a link test).
     """
 
-    def __init__(self, *, board, config, baud=BAUD):
-        self._board = board
+    def __init__(self, *, board, config, baud=BAUD, engine=True):
+        self._board, self._engine = board, bool(engine)
         self._config = board_config(board, config)
         if not isinstance(baud, int) or baud < 1200:
             raise ConfigError(f"baud must be an integer >= 1200, not {baud!r}")
@@ -56,7 +57,7 @@ class BoardTop(wiring.Component):
         dram = SPRAMBuffer(banks=4) if board.memory == "spram" else None
         m.submodules.core = core = DeviceCore(
             config=self._config, divisor=round(sync_hz / self._baud),
-            dram_depth=board.mem_depth, dram=dram)
+            dram_depth=board.mem_depth, dram=dram, engine=self._engine)
         uart = platform.request("uart", 0)
         m.d.comb += [core.uart_rx.eq(uart.rx.i), uart.tx.o.eq(core.uart_tx)]
         for pin, device_led in enumerate(LED_MAP.get(board.name, range(8))):

@@ -54,8 +54,9 @@ def test_icebreaker_build(tmp_path, capsys):
         ("icebreaker", "iCE40UP5K", "top.bin")
     assert (out / "top.bin").stat().st_size > 100_000
     res = report["resources"]
-    for name in ("LUTs", "FFs", "DSPs", "BRAMs", "SPRAMs"):
+    for name in ("LUTs", "FFs", "BRAMs", "SPRAMs"):
         assert 0 < res[name]["used"] <= res[name]["total"], name
     assert res["DSPs"]["total"] == 8 and res["SPRAMs"]["used"] == 4
+    assert report["engine"]["present"] is False     # the engine does not fit the UP5K yet
     assert report["fmax_mhz"] and all(v["achieved"] > 0 for v in report["fmax_mhz"].values())
     assert "icebreaker (iCE40UP5K)" in capsys.readouterr().out

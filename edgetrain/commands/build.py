@@ -1,5 +1,6 @@
 """``edgetrain build``: synthesise, place, route and pack a board's bitstream, with a report."""
 
+import argparse
 from pathlib import Path
 
 from ..boards.build import build_bitstream
@@ -21,6 +22,9 @@ def add_arguments(parser):
                         help="output folder (default: out/<board>)")
     parser.add_argument("--nextpnr-opts", default="", metavar="OPTS",
                         help="extra nextpnr options, e.g. '--seed 3'")
+    parser.add_argument("--engine", action=argparse.BooleanOptionalAction, default=None,
+                        help="include the conv engine (default: the board's choice; "
+                             "--no-engine builds the bridge, registers and memory only)")
     parser.add_argument("--flash", action="store_true",
                         help="program the board with the new bitstream")
 
@@ -31,7 +35,8 @@ def run(args):
     board_config(board, config)
     out = Path(args.out or f"out/{board.name}")
     report = build_bitstream(board=board, config=config, out_dir=out,
-                             nextpnr_opts=args.nextpnr_opts)
+                             nextpnr_opts=args.nextpnr_opts,
+                             engine=board.engine if args.engine is None else args.engine)
     print_report(report)
     print(f"wrote {out / board.bitstream} and {out / 'report.json'}")
     if args.flash:
