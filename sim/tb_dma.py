@@ -30,6 +30,7 @@ from .dma_cases import KINDS, random_case
 
 P = {"data_bits": 64, "buf_depth": 512, "max_burst_beats": 256, "seed": 1, "cases": 12,
      "axi_pause": 0.2, "buf_stall": 0.2, "stats": None, "addr_bits": 32, "burst_gap": 0,
+     "max_outstanding_reads": 4,
      **json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))}
 MEM_BYTES = P.get("mem_bytes", 1 << 16)
 STATUS_BITS = ("busy", "err_zero", "err_align", "err_bounds", "err_length", "err_resp")
@@ -84,6 +85,7 @@ class DMABench:
         self.bursts, self.beats, self.writes, self.cycle = [], 0, {}, 0
         self.first = self.last = None
         self.bursts_done = 0
+        self.reads_in_flight = self.most_in_flight = 0
 
     async def start(self):
         dut = self.dut
@@ -163,6 +165,8 @@ class DMABench:
                     self._check_burst(ch, *pay)
                     if ch == "aw":
                         aw_lens.append(pay[1])
+                    else:
+                        self._read_issued()
             wv, wr = int(dut.m_axi__wvalid.value), int(dut.m_axi__wready.value)
             wpay = (int(dut.m_axi__wdata.value), int(dut.m_axi__wlast.value))
             self._check_held(held, "w", wv, wr, wpay)
@@ -181,6 +185,7 @@ class DMABench:
                 self._data_beat()
             if int(dut.m_axi__rvalid.value) and int(dut.m_axi__rready.value):
                 self.bursts_done += int(dut.m_axi__rlast.value)
+                self.reads_in_flight -= int(dut.m_axi__rlast.value)
                 self._data_beat()
 
     def _check_held(self, held, ch, valid, ready, pay):
@@ -201,6 +206,13 @@ class DMABench:
         if 1 << size != self.bus_bytes or burst != 1:
             self.violation(f"{ch} size {size} / burst type {burst} is not full-width INCR")
         self.bursts.append((addr, beats))
+
+    def _read_issued(self):
+        self.reads_in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.reads_in_flight)
+        if self.reads_in_flight > P["max_outstanding_reads"]:
+            self.violation(f"{self.reads_in_flight} reads outstanding > "
+                           f"{P['max_outstanding_reads']}")
 
     def _data_beat(self):
         self.beats += 1
@@ -282,6 +294,10 @@ async def random_transfers(dut):
         stats.append(bench.stats(kind, case.desc))
         dut._log.info(f"case {i} {kind}: {bench.beats} beats, {len(bench.bursts)} bursts, "
                       f"{stats[-1]['cycles']} cycles: ok")
+    dut._log.info(f"most reads outstanding: {bench.most_in_flight}")
+    if any(st["bursts"] >= 4 and "load" in st["kind"] for st in stats):
+        assert bench.most_in_flight >= min(2, P["max_outstanding_reads"]), \
+            f"multi-burst loads never had several reads outstanding ({bench.most_in_flight})"
     if P["stats"]:
         with open(P["stats"], "w") as f:
             json.dump(stats, f)

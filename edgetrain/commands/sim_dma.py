@@ -44,6 +44,7 @@ def simulate(*, simulator, seed=1, cases=15, data_bits=64, addr_bits=32, buf_dep
                      f"-o{max_outstanding_reads}")
     params = {"data_bits": data_bits, "addr_bits": addr_bits, "buf_depth": buf_depth,
               "max_burst_beats": max_burst_beats, "seed": seed, "cases": cases,
+              "max_outstanding_reads": max_outstanding_reads,
               "axi_pause": axi_pause, "buf_stall": buf_stall, "burst_gap": burst_gap,
               "stats": str(Path(stats).resolve()) if stats else None,
               "replay": str(Path(replay).resolve()) if replay else None,
