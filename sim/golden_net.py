@@ -17,7 +17,7 @@ One training step ``t``
     6. every producer has observed its accumulator's amax (and each master its amax at
        ``frac_master``): ``Formats.advance()`` sets the formats of step ``t + 1``;
     7. new int16 compute copies ``requantize(master, frac_master - frac_w)`` with kind
-       ``weight`` at step ``t``.
+       ``weight`` at step ``t`` (the first copy, before step 0, rounds to nearest even).
     All requantizations use the chosen rounding; evaluation uses round-half-even.
 """
 
@@ -116,8 +116,8 @@ class FixedNet:
                 if observe:
                     f.observe(lp.act_out, a, frac_acc)
             elif isinstance(layer, ReLU):
-                x, keep["mask"] = gl.relu_forward(x)
-                keep["mask"] = (keep["mask"], 1)
+                x, mask = gl.relu_forward(x)
+                keep["mask"] = (mask, 1)
             elif isinstance(layer, MaxPool):
                 x, arg = gl.maxpool_forward(x)
                 keep["argmax"] = (arg, 2)

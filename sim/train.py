@@ -70,7 +70,9 @@ class TrainResult:
         """Return the metrics dictionary written by ``train --metrics``."""
         return {"net": self.net, "numerics": self.numerics,
                 "test_accuracy": self.test_accuracy, "epochs": len(self.history),
-                "stored_activation_bytes": self.stored_activation_bytes,
+                "stored_activation_bytes": self.stored_activation_bytes["per_sample"],
+                "stored_activation_bytes_batch": self.stored_activation_bytes["batch_total"],
+                "stored_activation_layers": self.stored_activation_bytes["per_layer"],
                 "split": SPLIT_DESCRIPTION, "options": self.options,
                 "calibration_passes": self.calibration_passes,
                 "saturations": sum(r.saturations for r in self.history),

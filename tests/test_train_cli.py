@@ -100,6 +100,7 @@ def test_short_run_prints_progress_table_and_writes_metrics(net, extra, numerics
     data = json.loads(metrics.read_text())
     assert data["net"] == net and data["numerics"] == numerics and data["epochs"] == 1
     assert 0.3 < data["test_accuracy"] <= 1.0  # one epoch: far above chance (0.1)
-    assert data["stored_activation_bytes"]["per_sample"] == (2880 if net == "digits-revnet"
-                                                             else 7360)
+    per_sample = 2880 if net == "digits-revnet" else 7360
+    assert data["stored_activation_bytes"] == per_sample
+    assert data["stored_activation_bytes_batch"] == 32 * per_sample
     assert plot.stat().st_size > 1000
