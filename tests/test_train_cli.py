@@ -104,3 +104,16 @@ def test_short_run_prints_progress_table_and_writes_metrics(net, extra, numerics
     assert data["stored_activation_bytes"] == per_sample
     assert data["stored_activation_bytes_batch"] == 32 * per_sample
     assert plot.stat().st_size > 1000
+
+
+def test_bench_train_measures_an_epoch_and_writes_json(tmp_path, capsys, monkeypatch):
+    from edgetrain.commands import bench_train
+    monkeypatch.setattr(bench_train, "VARIANTS", (("digits-cnn", None, True),))
+    path = tmp_path / "bench.json"
+    code, out, _ = _run(["bench", "train", "--json", str(path)], capsys)
+    assert code in (0, None) and "digits-cnn" in out and "float32" in out
+    data = json.loads(path.read_text())
+    (row,) = data["results"]
+    assert row["steps"] == 44
+    assert 0 < row["epoch_seconds"] < row["total_seconds_with_setup_and_eval"]
+    assert data["goal_seconds"] == 5.0
