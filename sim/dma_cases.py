@@ -17,7 +17,7 @@ from .conv import bp_weights
 __all__ = ["DMACase", "KINDS", "random_case", "rows_to_ints", "ints_to_rows"]
 
 KINDS = ("act_load", "weight_fp", "weight_bp", "act_store", "naive_load", "weight_store",
-         "naive_store")
+         "naive_store", "conv_input")
 
 
 @dataclass
@@ -92,6 +92,30 @@ def act_load(rng, lanes, depth, mem):
     tile = np.pad(tile, ((0, 0), (pad[0], pad[1]), (pad[2], pad[3])))
     return DMACase("act_load", desc, image,
                    expect_rows=_rows_dict(lay.activation_rows(tile, lanes), start))
+
+
+def conv_input(rng, lanes, depth, mem):
+    """A conv input tile: a row tile of a full-width tiled layout plus its halo rows (from
+    the neighbouring tiles: one contiguous run) and zero padding where the image ends."""
+    bus = 2 * lanes
+    n_, c, h, w = 1, int(rng.integers(1, 3 * lanes + 1)), int(rng.integers(2, 13)), \
+        int(rng.integers(1, 9))
+    layout = lay.ActivationLayout(shape=(n_, c, h, w), tile=(lanes, int(rng.integers(1, h)), w),
+                                  form="tiled", lanes=lanes, base=_base(rng, bus))
+    image = bytearray(mem)
+    x = _tensor(rng, layout.shape)
+    layout.pack(x, image)
+    tiles = list(layout.tiles())
+    n, c0, tc, y0, rows, _, _ = tiles[int(rng.integers(len(tiles)))]
+    p = int(rng.integers(0, 3))
+    top, bottom = min(p, y0), min(p, h - y0 - rows)
+    region = (n, c0, tc, y0 - top, rows + top + bottom, 0, w)
+    pad = (p - top, p - bottom, p, p)
+    desc = prog.activation_load(layout, region, pad=pad, bus_bytes=bus)
+    want = np.pad(_padded(layout, x)[n, c0:c0 + tc], ((0, 0), (p, p), (p, p)))
+    want = want[:, y0:y0 + rows + 2 * p]
+    return DMACase("conv_input", desc, image,
+                   expect_rows=_rows_dict(lay.activation_rows(want, lanes), 0))
 
 
 def _weight_layout(rng, lanes, bus, mem):
@@ -199,5 +223,6 @@ def random_case(rng, kind, *, lanes, depth, mem):
     if kind in ("weight_fp", "weight_bp"):
         return weight_load(rng, lanes, depth, mem, bp=kind == "weight_bp")
     return {"act_load": act_load, "act_store": act_store, "naive_load": naive_load,
-            "weight_store": weight_store, "naive_store": naive_store}[kind](
+            "weight_store": weight_store, "naive_store": naive_store,
+            "conv_input": conv_input}[kind](
         rng, lanes, depth, mem)
