@@ -12,6 +12,7 @@ from pathlib import Path
 from ..hw.config import AcceleratorConfig
 from ..hw.engine_top import ConvEngineTile
 from .runner import SIM_ROOT, run_cocotb
+from .stall_buffer import stalling_factory
 
 __all__ = ["SMALL_CONFIG", "DEFAULT_LIMITS", "run_engine_tb"]
 
@@ -43,10 +44,12 @@ def _verilator_pch_fix(simulator):
 def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
                   modes=("fp", "bp", "wu", "update"), limits=DEFAULT_LIMITS, layers=None,
                   backpressure=True, tag="default", build_dir=None, results=None,
-                  progress=None, waves=False):
+                  progress=None, waves=False, stalling_buffers=False):
     """Build the engine for ``simulator`` and run the testbench; return the per-run results.
 
-    ``layers`` (``[(mode, LayerShape-dict)]``) replaces the random shapes. Raises
+    ``layers`` (``[(mode, LayerShape-dict)]``) replaces the random shapes;
+    ``stalling_buffers`` builds the tile with ``StallingBuffer``s (ports not ready on random
+    cycles) instead of plain SRAM. Raises
     ``AssertionError`` if any run mismatches the golden model.
     """
     build_dir = Path(build_dir or SIM_ROOT / "engine" / f"{tag}-{simulator}")
@@ -58,7 +61,8 @@ def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
               "layers": layers, "results": str(results),
               "progress": str(Path(progress).resolve()) if progress else None}
     with _verilator_pch_fix(simulator):
-        run_cocotb(component=ConvEngineTile(config=config), toplevel="engine_tile",
+        factory = {"buffer_factory": stalling_factory} if stalling_buffers else {}
+        run_cocotb(component=ConvEngineTile(config=config, **factory), toplevel="engine_tile",
                    test_module="edgetrain.sim.tb_engine", simulator=simulator,
                    build_dir=build_dir, params=params, waves=waves)
     return json.loads(results.read_text())

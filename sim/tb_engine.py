@@ -3,7 +3,8 @@
 Parameters (``EDGETRAIN_PARAMS``): ``config`` (``AcceleratorConfig`` fields), ``modes``,
 ``shapes`` (random layers per mode), ``seed``, optional ``limits`` (``random_layer``
 keywords), ``layers`` (explicit ``[mode, {n, c, h, w, m, k, stride, pad}]`` list instead of
-random ones), ``backpressure`` (randomly withhold ``grad.ready``), ``results`` (JSON path for
+random ones), ``backpressure`` (randomly withhold ``grad.ready``; host accesses wait for
+``ready``, so buffers that stall work too), ``results`` (JSON path for
 per-run results) and ``progress`` (a file that gets one line per finished run).
 
 Every run fills the buffers through the host ports (the output region with junk first, so a
@@ -59,27 +60,31 @@ class EngineHost:
         dut.rst.value = 0
         await FallingEdge(dut.clk)
 
-    async def write_rows(self, name, rows, base=0):
-        port = lambda s: getattr(self.dut, f"host_{name}__{s}")
-        port("w_en").value = 1
-        for a, v in enumerate(rows):
-            port("addr").value = base + a
-            port("w_data").value = int(v)
+    def _port(self, name, sig):
+        return getattr(self.dut, f"host_{name}__{sig}")
+
+    async def _accepted(self, name):
+        """Wait until the request now presented on ``host_<name>`` is accepted."""
+        while not int(self._port(name, "ready").value):
             await FallingEdge(self.dut.clk)
-        port("w_en").value = 0
+        await FallingEdge(self.dut.clk)
+
+    async def write_rows(self, name, rows, base=0):
+        self._port(name, "w_en").value = 1
+        for a, v in enumerate(rows):
+            self._port(name, "addr").value = base + a
+            self._port(name, "w_data").value = int(v)
+            await self._accepted(name)
+        self._port(name, "w_en").value = 0
 
     async def read_rows(self, name, count, base=0):
-        port = lambda s: getattr(self.dut, f"host_{name}__{s}")
         out = []
-        port("r_en").value = 1
-        for a in range(count + 1):
-            if a < count:
-                port("addr").value = base + a
-            else:
-                port("r_en").value = 0
-            await FallingEdge(self.dut.clk)
-            if a < count:
-                out.append(int(port("r_data").value))
+        self._port(name, "r_en").value = 1
+        for a in range(count):
+            self._port(name, "addr").value = base + a
+            await self._accepted(name)
+            out.append(int(self._port(name, "r_data").value))
+        self._port(name, "r_en").value = 0
         return out
 
     async def run(self, fields):
