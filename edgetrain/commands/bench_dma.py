@@ -110,21 +110,9 @@ def _pair_rows(rows):
     return out
 
 
-def run(args):
+def _model_sets(args, cfg, result):
+    """Compute, print and store the model figures of every layer set."""
     from ..sim.dma_model import layer_set, set_figures
-    cfg = load_config(args.config)
-    if args.burst_gap < 0:
-        raise ConfigError(f"--burst-gap must be >= 0, not {args.burst_gap}")
-    if args.tile_side < 1:
-        raise ConfigError(f"--tile-side must be >= 1, not {args.tile_side}")
-    _check_rtl_args(args)
-    result = {"config": {k: cfg.to_dict()[k] for k in ("tm", "tn", "axi_data_bits",
-                                                        "max_burst_beats",
-                                                        "max_outstanding_reads")},
-              "model": {"burst_gap": args.burst_gap, "tile_side": args.tile_side,
-                        "batch": 1, "source": "cycle model validated against the RTL "
-                                              "(tests/test_dma_model.py)"},
-              "sets": {}}
     summary = []
     for name in SETS:
         rows, totals = set_figures(layer_set(name), cfg=cfg, gap=args.burst_gap,
@@ -148,6 +136,23 @@ def run(args):
                           f"busy (gap {args.burst_gap})", "busy (gap 0)"],
                 title=f"DMA tile transfers, {cfg.axi_data_bits}-bit AXI, tm={cfg.tm} "
                       f"tn={cfg.tn}, {args.tile_side}x{args.tile_side} activation tiles")
+
+
+def run(args):
+    cfg = load_config(args.config)
+    if args.burst_gap < 0:
+        raise ConfigError(f"--burst-gap must be >= 0, not {args.burst_gap}")
+    if args.tile_side < 1:
+        raise ConfigError(f"--tile-side must be >= 1, not {args.tile_side}")
+    _check_rtl_args(args)
+    result = {"config": {k: cfg.to_dict()[k] for k in ("tm", "tn", "axi_data_bits",
+                                                        "max_burst_beats",
+                                                        "max_outstanding_reads")},
+              "model": {"burst_gap": args.burst_gap, "tile_side": args.tile_side,
+                        "batch": 1, "source": "cycle model validated against the RTL "
+                                              "(tests/test_dma_model.py)"},
+              "sets": {}}
+    _model_sets(args, cfg, result)
     if args.rtl:
         result["rtl"] = _rtl_measure(args, cfg)
         _print_rtl(result["rtl"], args)
