@@ -38,3 +38,21 @@ def test_model_matches_rtl_cycles(tmp_path, gap):
         assert abs(sum(model) - sum(measured)) <= 0.05 * sum(measured)
     multi = [r for r in rows if r["bursts"] > 1]
     assert multi, "the seed must include multi-burst transfers"
+
+
+def test_bench_command_meets_the_targets(tmp_path, capsys):
+    from edgetrain.cli import main
+    out = tmp_path / "bench.json"
+    assert main(["bench", "dma", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for form in ("tiled", "naive"):
+        assert {"bursts", "bus_cycles", "busy_fraction"} <= set(result[form])
+    assert result["tiled"]["busy_fraction"] >= 0.90
+    assert result["burst_ratio"] >= 8
+    assert "vgg-like" in capsys.readouterr().out
+
+
+def test_bench_command_rejects_bad_options(capsys):
+    from edgetrain.cli import main
+    assert main(["bench", "dma", "--burst-gap", "-2"]) == 2
+    assert "--burst-gap" in capsys.readouterr().err
