@@ -46,8 +46,9 @@ def _burst_gaps(bench, gap):
     seen = 0
     while True:
         if bench.bursts_done > seen:
-            seen = bench.bursts_done
-            for _ in range(gap):
+            # several short bursts may end before the pause takes hold: a gap for each
+            missed, seen = bench.bursts_done - seen, bench.bursts_done
+            for _ in range(gap * missed):
                 yield 1
         yield 0
 

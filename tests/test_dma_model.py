@@ -31,11 +31,12 @@ def test_model_matches_rtl_cycles(tmp_path, gap):
     if gap == 0:
         assert model == measured
     else:
-        # The gap is emulated with AxiRam's pause hook, which reacts one edge late now and
-        # then; per transfer within 15%, over all transfers within 5%.
+        # The gap is emulated with AxiRam's pause hook, which reacts a cycle late: on a store
+        # of short bursts the next W beat can slip in first, and one gap then falls after the
+        # last beat. Per transfer within one gap, over all transfers within 2%.
         for m, r in zip(model, rows):
-            assert abs(m - r["cycles"]) <= 0.15 * r["cycles"], (m, r)
-        assert abs(sum(model) - sum(measured)) <= 0.05 * sum(measured)
+            assert abs(m - r["cycles"]) <= gap, (m, r)
+        assert abs(sum(model) - sum(measured)) <= 0.02 * sum(measured)
     multi = [r for r in rows if r["bursts"] > 1]
     assert multi, "the seed must include multi-burst transfers"
 
