@@ -81,8 +81,8 @@ def measure_fmax(unit, *, out_dir, target_mhz=125.0, device="85k", package="CABG
          cwd=out_dir, env=env, log="synth.log")
     t1 = time.monotonic()
     _run([env["NEXTPNR_ECP5"], f"--{device}", "--package", package, "--json", "top.json",
-          "--freq", str(target_mhz), "--seed", str(seed), "--lpf-allow-unconstrained", "--timing-allow-fail",
-          "--report", "report.json"], cwd=out_dir, env=env, log="pnr.log")
+          "--freq", str(target_mhz), "--seed", str(seed), "--lpf-allow-unconstrained",
+          "--timing-allow-fail", "--report", "report.json"], cwd=out_dir, env=env, log="pnr.log")
     t2 = time.monotonic()
     report = json.loads((out_dir / "report.json").read_text())
     fmax = min(v["achieved"] for v in report["fmax"].values())
