@@ -16,7 +16,8 @@ channel ``i`` and input channel ``j``) leave on the ``grad`` stream with the blo
 address; in UPDATE they go through ``WeightUpdater`` (SGD with momentum) into ``mst`` instead.
 Max-pool is not in the engine: it is the post-processing unit of ``hw/pool.py``.
 
-Data path: address generator (4 stages) -> buffer read (1) -> PE array -> requantizer -> write.
+Data path: address generator (4 stages) -> buffer read (1) -> row register (1) -> PE array
+(operands, products, adder tree, accumulator) -> requantizer -> write.
 Nothing waits between reductions: the next pixel's first tap follows the last tap of the
 previous one. A buffer that is not ready inserts a bubble (a stall cycle); a consumer that is
 not ready (``grad``, ``out`` writes) stalls the whole pipeline.
@@ -129,7 +130,7 @@ class ConvEngine(wiring.Component):
         with m.If(en_back):
             m.d.sync += [l_valid.eq(issue), l_tap.eq(tap)]
         self._reads(m, tap, tap_valid & en_back, wu)
-        self._operands(m, pe, l_valid, l_tap, cur, wu)
+        self._operands(m, pe, en_back, l_valid, l_tap, cur, wu)
         self._fp_results(m, pe, rq, addr_fifo, cur, wu)
         wu_side = TapLayout(cfg)(pe.wu_side)
         for grad, valid in ((self.grad, pe.wu_valid & ~update), (upd.grad, pe.wu_valid & update)):
@@ -149,11 +150,20 @@ class ConvEngine(wiring.Component):
         with m.If(wu):
             m.d.comb += [self.out.addr.eq(tap.out_addr), self.out.r_en.eq(go)]
 
-    def _operands(self, m, pe, l_valid, l_tap, cur, wu):
+    def _operands(self, m, pe, en, l_valid, l_tap, cur, wu):
         """Route the read rows into the array: FP block, BP transposed block, WU dy x x."""
         t = self._cfg.tm
         bp = cur.mode == MODES.index("bp")
-        w_row, x_row, dy_row = self.wgt.r_data, self.act.r_data, self.out.r_data
+        # Register the rows as they leave the block RAMs (their clock-to-out is slow), then
+        # select and mask them into the multipliers' input registers.
+        ports = (self.wgt, self.act, self.out)
+        w_row, x_row, dy_row = (Signal.like(p.r_data, name=f"{n}_row")
+                                for p, n in zip(ports, ("wgt", "act", "out")))
+        d_valid, d_tap = Signal(), Signal.like(l_tap)
+        with m.If(en):
+            m.d.sync += [d_valid.eq(l_valid), d_tap.eq(l_tap)]
+            m.d.sync += [r.eq(p.r_data) for r, p in zip((w_row, x_row, dy_row), ports)]
+        l_valid, l_tap = d_valid, d_tap
 
         def lane(row, k):
             return row[16 * k:16 * (k + 1)]
