@@ -4,10 +4,13 @@
 ``FixedNet`` (16-bit dynamic fixed point) or ``FloatNet`` (``use_float``: float32 twin),
 calibrates the fixed-point formats on the first batch, then runs ``epochs`` epochs. Each
 epoch visits the training split in a fresh order drawn from ``seed`` and drops the last
-incomplete batch. After every epoch it evaluates on the test split and reports an
-``EpochRecord`` through ``on_epoch``; ``on_step(done, total, loss)`` follows every step.
+incomplete batch. The learning rate drops tenfold for the last quarter of the epochs
+(``TrainOptions.lr_at``; the host just hands the update unit a new ``lr_q``). After every
+epoch it evaluates on the test split and reports an ``EpochRecord`` through ``on_epoch``;
+``on_step(done, total, loss)`` follows every step.
 """
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -38,6 +41,12 @@ class TrainOptions:
     use_float: bool = False
     lr: float = 0.02
     momentum: float = 0.9
+    lr_drop: float = 0.75
+
+    def lr_at(self, epoch):
+        """Return the learning rate of ``epoch`` (1-based): ``lr``, then ``lr / 10`` after
+        the first ``lr_drop`` fraction of the epochs (rounded up)."""
+        return self.lr if epoch <= math.ceil(self.lr_drop * self.epochs) else self.lr / 10
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,10 @@ def check_options(options, config=None):
     if options.rounding not in ROUNDING_MODES:
         raise ConfigError(f"unknown rounding mode {options.rounding!r}; choose from "
                           f"{', '.join(ROUNDING_MODES)}")
-    if not options.lr > 0 or not 0 <= options.momentum < 1:
-        raise ConfigError(f"need lr > 0 and 0 <= momentum < 1, not lr={options.lr!r}, "
-                          f"momentum={options.momentum!r}")
+    if not options.lr > 0 or not 0 <= options.momentum < 1 or not 0 <= options.lr_drop <= 1:
+        raise ConfigError(f"need lr > 0, 0 <= momentum < 1 and 0 <= lr_drop <= 1, not "
+                          f"lr={options.lr!r}, momentum={options.momentum!r}, "
+                          f"lr_drop={options.lr_drop!r}")
     net = get_net(options.net) if isinstance(options.net, str) else options.net
     plan = plan_net(net)
     if config is not None:
@@ -155,6 +165,7 @@ def _train(options, config, data, on_step, on_epoch):
         if epoch == 1 and not options.use_float:
             first = order[:b]
             result.calibration_passes = model.calibrate(data.x_train[first], data.y_train[first])
+        model.lr = options.lr_at(epoch)
         result.history.append(_epoch(model, data, order, b, epoch, on_step))
         if on_epoch:
             on_epoch(result.history[-1])

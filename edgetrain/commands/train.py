@@ -1,5 +1,6 @@
 """``edgetrain train``: train a network on the digits data set with a chosen backend."""
 
+import math
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -20,7 +21,7 @@ def add_arguments(parser):
     parser.add_argument("--rounding", default=None,
                         help="stochastic or nearest (default stochastic)")
     parser.add_argument("--seed", type=int, default=None, help="seed of init and order (0)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 0.02)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 0.02; /10 for the last quarter of the epochs)")
     parser.add_argument("--momentum", type=float, default=None, help="momentum (default 0.9)")
     parser.add_argument("--float", dest="use_float", action="store_true",
                         help="train the float32 twin instead of 16-bit fixed point")
@@ -53,8 +54,10 @@ def run(args):
     config = load_config(args.config)
     plan = check_options(options, config)
     numerics = "float32" if options.use_float else f"fixed16, {options.rounding} rounding"
+    drop = math.ceil(options.lr_drop * options.epochs)
     print(f"training {plan.net.name} on digits: {numerics}, {options.epochs} epochs, "
-          f"batch {options.batch}, lr {options.lr}, seed {options.seed}")
+          f"batch {options.batch}, lr {options.lr} (/10 after epoch {drop}), "
+          f"momentum {options.momentum}, seed {options.seed}")
     bars = _EpochBars()
     _print_header()
     result = train(options, config=config, on_step=bars.on_step, on_epoch=_print_epoch)
