@@ -93,21 +93,27 @@ class AddressGenerator(wiring.Component):
         wu = (d.mode == MODES.index("wu")) | (d.mode == MODES.index("update"))
         step = Mux(bp & d.stride2, 2, 1)
         cnt = self._counters()
-        limit = dict(n=d.batch, ot=d.out_tiles, rt=d.red_tiles, oy=d.out_h, ox=d.out_w)
-        last = {k: cnt[k] == limit[k] - 1 for k in limit}
-        last["ky"] = cnt["ky"] + step >= d.kernel
-        last["kx"] = cnt["kx"] + step >= d.kernel
+        # Loop bounds minus one, registered: the descriptor is constant during a run, and
+        # the counters' carry logic then compares against registers, not subtractors.
+        bounds = dict(n=d.batch, ot=d.out_tiles, rt=d.red_tiles, oy=d.out_h, ox=d.out_w)
+        top = {k: Signal.like(cnt[k], name=f"top_{k}") for k in bounds}
+        k_top = Signal(signed(len(cnt["ky"]) + 1))
+        m.d.sync += [top[k].eq(v - 1) for k, v in bounds.items()]
+        m.d.sync += k_top.eq(d.kernel - step)
+        last = {k: cnt[k] == top[k] for k in bounds}
+        last["ky"] = cnt["ky"] >= k_top
+        last["kx"] = cnt["kx"] >= k_top
 
         def phase(pos):
-            # BP's first tap along an axis: (pos + pad) mod stride.
-            return Mux(bp & d.stride2, (pos + d.pad)[0], 0)
+            # BP's first tap along an axis: (pos + pad) mod 2 for stride 2, else 0.
+            return bp & d.stride2 & (pos[0] ^ d.pad[0])
 
         s0_valid, first = Signal(), Signal()
         m.d.comb += self.running.eq(s0_valid)
         with m.If(self.start):
             m.d.sync += [s0_valid.eq(1), first.eq(1)]
             m.d.sync += [c.eq(0) for k, c in cnt.items() if k not in ("ky", "kx")]
-            m.d.sync += [cnt["ky"].eq(phase(0)), cnt["kx"].eq(phase(0))]
+            m.d.sync += [cnt["ky"].eq(phase(Const(0, 1))), cnt["kx"].eq(phase(Const(0, 1)))]
         with m.Elif(self.en & s0_valid):
             for order_name, cond in (("pixel", ~wu), ("block", wu)):
                 with m.If(cond):
