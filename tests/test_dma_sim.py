@@ -23,8 +23,9 @@ def test_dma_random_and_bad_descriptors(simulator, data_bits, burst, outstanding
 
 @pytest.mark.slow
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_dma_long_regression(simulator, seed):
-    simulate(simulator=simulator, seed=seed, cases=60, data_bits=64, max_burst_beats=32,
-             max_outstanding_reads=3, axi_pause=0.3, buf_stall=0.3,
-             build_dir=SIM_ROOT / "dma" / f"slow-{simulator}")
+def test_dma_long_regression(simulator):
+    # seeds run one after the other: they share one build directory
+    for seed in (11, 12, 13):
+        simulate(simulator=simulator, seed=seed, cases=60, data_bits=64, max_burst_beats=32,
+                 max_outstanding_reads=3, axi_pause=0.3, buf_stall=0.3,
+                 build_dir=SIM_ROOT / "dma" / f"slow-{simulator}")
