@@ -21,7 +21,7 @@ One training step ``t``
     All requantizations use the chosen rounding; evaluation uses round-half-even.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,11 +41,12 @@ _PROVISIONAL = {"act": 10, "grad": 16}
 
 @dataclass(frozen=True)
 class StepResult:
-    """Loss, number correct and the step's saturation and wrap counts."""
+    """Loss, number correct and the step's saturation (total, by tensor kind) and wraps."""
     loss: float
     correct: int
     saturations: int = 0
     wraps: int = 0
+    saturations_by_kind: dict = field(default_factory=dict)
 
 
 def lr_fixed(lr, batch):
@@ -210,7 +211,8 @@ class FixedNet:
         self.formats.advance()
         self.weights = self._compute_copies(num)
         self.step += 1
-        return StepResult(loss, correct, num.saturations, num.wraps)
+        return StepResult(loss, correct, num.saturations, num.wraps,
+                          dict(num.saturations_by_kind))
 
     def calibrate(self, x, labels, *, max_passes=None):
         """Set the step-0 formats by forward/backward passes on one batch; return the passes."""

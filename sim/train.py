@@ -59,6 +59,7 @@ class EpochRecord:
     saturations: int
     wraps: int
     seconds: float
+    saturations_by_kind: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +86,8 @@ class TrainResult:
                 "split": SPLIT_DESCRIPTION, "options": self.options,
                 "calibration_passes": self.calibration_passes,
                 "saturations": sum(r.saturations for r in self.history),
+                "saturations_by_kind": _sum_counts(r.saturations_by_kind
+                                                   for r in self.history),
                 "wraps": sum(r.wraps for r in self.history),
                 "formats": self.formats, "history": [asdict(r) for r in self.history]}
 
@@ -178,14 +181,25 @@ def _epoch(model, data, order, b, epoch, on_step):
     start = time.perf_counter()
     steps = len(order) // b
     loss = correct = sat = wraps = 0
+    by_kind = []
     for i in range(steps):
         idx = order[i * b:(i + 1) * b]
         r = model.train_step(data.x_train[idx], data.y_train[idx])
         loss, correct = loss + r.loss, correct + r.correct
         sat, wraps = sat + r.saturations, wraps + r.wraps
+        by_kind.append(r.saturations_by_kind)
         if on_step:
             on_step(i + 1, steps, r.loss)
     seconds = time.perf_counter() - start
     test_loss, test_correct = model.evaluate(data.x_test, data.y_test)
     return EpochRecord(epoch, loss / steps, correct / (steps * b), test_loss,
-                       test_correct / len(data.y_test), sat, wraps, seconds)
+                       test_correct / len(data.y_test), sat, wraps, seconds,
+                       _sum_counts(by_kind))
+
+
+def _sum_counts(dicts):
+    total = {}
+    for d in dicts:
+        for k, v in d.items():
+            total[k] = total.get(k, 0) + v
+    return total
