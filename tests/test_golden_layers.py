@@ -197,3 +197,13 @@ def test_float_fc_relu_pool_loss_gradients_match_finite_differences():
 def test_loss_gradient_quantization_is_half_even_at_frac_14():
     g = np.array([[0.5 + 2 ** -15, -1.0, 2 ** -15, 3 * 2 ** -15]])
     assert gl.quantize_loss_grad(g).ravel().tolist() == [8192, -16384, 0, 2]
+
+
+def test_fixed_loss_gradient_matches_float_within_half_a_step():
+    rng = np.random.default_rng(9)
+    logits = _ints(rng, (16, 10, 1, 1), bits=14)
+    labels = rng.integers(0, 10, 16)
+    _, g, _ = gl.softmax_xent(logits, 9, labels)
+    _, gf, _ = gl.softmax_xent(dequantize(logits, 9), None, labels)
+    q = dequantize(gl.quantize_loss_grad(g), gl.LOSS_GRAD_FRAC)[:, :, 0, 0]
+    assert 0 < np.max(np.abs(q - gf)) <= 2.0 ** -(gl.LOSS_GRAD_FRAC + 1)

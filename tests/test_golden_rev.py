@@ -100,3 +100,21 @@ def test_float_block_gradients_match_finite_differences():
     for i in [np.unravel_index(j, wf.shape) for j in rng.choice(wf.size, 10, replace=False)]:
         assert dwf[i] == pytest.approx(_fd(lambda v: loss(x, v, wg), wf, i), rel=1e-5, abs=1e-6)
         assert dwg[i] == pytest.approx(_fd(lambda v: loss(x, wf, v), wg, i), rel=1e-5, abs=1e-6)
+
+
+def test_fixed_forward_matches_float_twin_within_propagated_quantization_steps():
+    """Nearest rounding errs by half a trunk step in F(x2); G (ReLU is 1-Lipschitz) carries
+    y1's error amplified at most by its largest absolute row sum, plus its own half step."""
+    from edgetrain.sim.numerics import dequantize
+    x, wf, wg = _block(3, full_range=False)
+    num = gl.StepNumerics(rounding="nearest", step=0)
+    y = rev_forward(x, wf, wg, fmt=FMT, num=num)
+    assert num.wraps == 0 and num.saturations == 0
+    yf = rev_forward_float(dequantize(x, FMT.frac_a), dequantize(wf, FMT.frac_wf),
+                           dequantize(wg, FMT.frac_wg), kernel=3)
+    step = 2.0 ** -FMT.frac_a
+    gain = np.max(np.abs(dequantize(wg, FMT.frac_wg)).sum(axis=(1, 2, 3)))
+    err = np.abs(dequantize(y, FMT.frac_a) - yf)
+    assert np.max(err[:, :4]) <= 0.5 * step
+    assert np.max(err[:, 4:]) <= (0.5 * gain + 0.5) * step
+    assert np.max(err) > 0
