@@ -105,11 +105,8 @@ class RoundShift(wiring.Component):
             "half": (Const(1, 32) << c1["half_pos"])[:32],
             "half_m1": ~(Const(-1, 33) << c1["half_pos"])[:32],
         }
-        c2 = {k: stage(m, en, c1[k], name=f"ctl2_{k}")
-              for k in ("right", "stochastic", "relu", "rand_shift", "final_shift")}
-        c2 |= {k: stage(m, en, c1[k], name=f"ctl2_{k}") for k in ("p", "lsb_pos")}
-        c2 |= {k: stage(m, en, v, name=f"ctl2_{k}") for k, v in masks.items()}
-        return c2
+        carried = {k: v for k, v in c1.items() if k != "half_pos"}
+        return {k: stage(m, en, v, name=f"ctl2_{k}") for k, v in (carried | masks).items()}
 
     def elaborate(self, platform):
         m = Module()
