@@ -51,6 +51,11 @@ def tool_environment():
     return env
 
 
+def _family_tools(board):
+    family = "ecp5" if board.device.startswith("LFE5") else "ice40"
+    return ["yosys", f"nextpnr-{family}", "ecppack" if family == "ecp5" else "icepack"]
+
+
 def _command(argv, env):
     var, wheel = TOOLS[argv[0]]
     exe = env.get(var)
@@ -84,20 +89,50 @@ def _run_stage(stage, argv, *, cwd, env, progress):
     return elapsed
 
 
-def build_bitstream(*, board, config, out_dir, nextpnr_opts="", engine=True):
-    """Build ``board`` with ``config`` into ``out_dir``; write and return the report dict."""
+def _plan_commands(board, config, out_dir, *, nextpnr_opts, engine):
+    """Elaborate the top, write Amaranth's build plan into ``out_dir``; return its commands."""
+    top = BoardTop(board=board, config=config, engine=engine)
+    plan = board.make_platform().prepare(top, name="top", nextpnr_opts=nextpnr_opts)
+    plan.extract(out_dir)
+    return json.loads(plan.files["build_top.json"])["commands"]
+
+
+def _resumed_commands(out_dir, from_stage, nextpnr_opts):
+    """Return the commands of the plan already in ``out_dir`` (extra nextpnr options added)."""
+    plan = out_dir / "build_top.json"
+    if not plan.is_file() or not (out_dir / "top.json").is_file():
+        raise ToolError(f"cannot resume at {from_stage}: {out_dir} holds no synthesised "
+                        f"design (top.json, build_top.json); build from synth first")
+    commands = json.loads(plan.read_text())["commands"]
+    commands[1] = commands[1] + nextpnr_opts.split()
+    return commands
+
+
+def build_bitstream(*, board, config, out_dir, nextpnr_opts="", engine=True,
+                    from_stage="synth"):
+    """Build ``board`` with ``config`` into ``out_dir``; write and return the report dict.
+
+    ``from_stage`` ``"pnr"`` or ``"pack"`` reruns only the later stages on the design already
+    synthesised in ``out_dir`` (e.g. to try other nextpnr options); the plan is not rewritten.
+    """
+    if from_stage not in STAGE_NAMES:
+        raise ToolError(f"from_stage must be one of {', '.join(STAGE_NAMES)}, not "
+                        f"{from_stage!r}")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     env = tool_environment()
-    platform = board.make_platform()
-    top = BoardTop(board=board, config=config, engine=engine)
-    plan = platform.prepare(top, name="top", nextpnr_opts=nextpnr_opts)
-    plan.extract(out_dir)
-    commands = json.loads(plan.files["build_top.json"])["commands"]
-    argvs = [_command(argv, env) for argv in commands]
+    for tool in _family_tools(board):      # fail before elaborating anything
+        _command([tool], env)
+    if from_stage == "synth":
+        commands = _plan_commands(board, config, out_dir, nextpnr_opts=nextpnr_opts,
+                                  engine=engine)
+    else:
+        commands = _resumed_commands(out_dir, from_stage, nextpnr_opts)
+    first = STAGE_NAMES.index(from_stage)
+    argvs = [_command(argv, env) for argv in commands][first:]
     stages = {}
     with Progress(len(argvs), f"build {board.name}") as progress:
-        for stage, argv in zip(STAGE_NAMES, argvs):
+        for stage, argv in zip(STAGE_NAMES[first:], argvs):
             stages[stage] = _run_stage(stage, argv, cwd=out_dir, env=env, progress=progress)
     report = build_report(board=board, config=config, out_dir=out_dir, name="top",
                           stages=stages, target_mhz=board.sync_mhz)

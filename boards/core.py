@@ -11,6 +11,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hw.bridge import HostBridge, Status
+from ..hw.config import AcceleratorConfig
 from ..hw.engine import port_shapes
 from ..hw.engine_top import ConvEngineTile
 from ..hw.memport import SRAMBuffer
@@ -58,6 +59,11 @@ class DeviceCore(wiring.Component):
 
     def __init__(self, *, config, divisor, dram_depth=1024, engine=True, max_words=64,
                  timeout_cycles=None, dram=None, buffer_factory=None, heartbeat_bits=24):
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
+        if not isinstance(heartbeat_bits, int) or heartbeat_bits < 1:
+            raise ValueError(f"heartbeat_bits must be a positive integer, not "
+                             f"{heartbeat_bits!r}")
         self._config = config
         self._divisor = check_divisor(divisor)
         self._dram_depth, self._dram = dram_depth, dram

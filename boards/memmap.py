@@ -101,7 +101,7 @@ class HostMemoryMap(wiring.Component):
                 with m.Case(i):
                     port = getattr(self, r.name)
                     row, lane = host.addr[r.lane_bits:REGION_BITS], host.addr[:r.lane_bits]
-                    inside = (row < r.depth) & (lane < r.lanes if r.lane_bits else 1)
+                    inside = _below(row, r.depth) & (lane < r.lanes if r.lane_bits else 1)
                     m.d.comb += port.addr.eq(row)
                     with m.If(~inside & (host.r_en | host.w_en)):
                         self._refuse(m, read_bad)
@@ -153,6 +153,13 @@ class HostMemoryMap(wiring.Component):
             # Accept the host's (held) write request now that its row is written.
             m.d.comb += host.ready.eq(1)
             m.next = "IDLE"
+
+
+def _below(value, bound):
+    """``value < bound``, as a test of the high bits when ``bound`` is a power of two."""
+    if bound & (bound - 1) == 0:
+        return value[(bound - 1).bit_length():] == 0
+    return value < bound
 
 
 def _lanes(region, value):

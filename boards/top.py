@@ -1,7 +1,7 @@
 """The board top: clocking, the device core, the UART pins and the status LEDs of one board."""
 
 from amaranth.hdl import Module
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 
 from ..errors import ConfigError
 from .clocking import ecp5_pll_sync_domain
@@ -49,8 +49,9 @@ class BoardTop(wiring.Component):
         m = Module()
         board = self._board
         if board.name.startswith("ulx3s"):
-            clk_in = platform.request(platform.default_clk, dir="-")
-            sync_hz = ecp5_pll_sync_domain(m, platform, clk_in=clk_in.io, in_mhz=25,
+            m.submodules.clk_buf = clk_in = io.Buffer(
+                "i", platform.request(platform.default_clk, dir="-"))
+            sync_hz = ecp5_pll_sync_domain(m, platform, clk_in=clk_in.i, in_mhz=25,
                                            out_mhz=board.sync_mhz)
         else:
             sync_hz = platform.default_clk_frequency
@@ -58,8 +59,13 @@ class BoardTop(wiring.Component):
         m.submodules.core = core = DeviceCore(
             config=self._config, divisor=round(sync_hz / self._baud),
             dram_depth=board.mem_depth, dram=dram, engine=self._engine)
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.uart_rx.eq(uart.rx.i), uart.tx.o.eq(core.uart_tx)]
+        lines = {sub.name: "-" for sub in platform.lookup("uart", 0).ios}
+        uart = platform.request("uart", 0, dir=lines)
+        m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx_buf = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [core.uart_rx.eq(rx.i), tx.o.eq(core.uart_tx)]
         for pin, device_led in enumerate(LED_MAP.get(board.name, range(8))):
-            m.d.comb += platform.request("led", pin).o.eq(core.leds[device_led])
+            m.submodules[f"led{pin}_buf"] = led = io.Buffer(
+                "o", platform.request("led", pin, dir="-"))
+            m.d.comb += led.o.eq(core.leds[device_led])
         return m

@@ -129,7 +129,9 @@ class HostBridge(wiring.Component):
         m.d.comb += [self.rx.ready.eq(1), s.stage_rd.addr.eq(s.word_idx),
                      self.busy.eq(~s.hunting)]
         m.d.sync += self.start.eq(0)
-        s.check = self._check(m, s)
+        # The frame checks (wide compares) are registered: one settling state before CHECK.
+        s.check = Signal(Status)
+        m.d.sync += s.check.eq(self._check(m, s))
         with m.FSM(name="bridge_fsm"):
             self._receive(m, s)
             self._execute(m, s)
@@ -190,7 +192,9 @@ class HostBridge(wiring.Component):
             with self._frame_byte(m, s):
                 m.d.sync += [s.rcv_crc.eq(Cat(byte, s.rcv_crc[:8])), s.idx.eq(s.idx + 1)]
                 with m.If(s.idx == 1):
-                    m.next = "CHECK"
+                    m.next = "VALIDATE"
+        with m.State("VALIDATE"):
+            m.next = "CHECK"
 
     def _stage_byte(self, m, s, byte):
         """Shift a payload byte into the word accumulator; stage each completed memory word."""
@@ -228,7 +232,7 @@ class HostBridge(wiring.Component):
     def _execute(self, m, s):
         code = s.check
         with m.State("CHECK"):
-            m.d.sync += s.word_idx.eq(0)
+            m.d.sync += [s.word_idx.eq(0), s.mem_addr.eq(s.addr)]
             with m.If(code != Status.OK):
                 self._to_response(m, s, code, 0)
             with m.Elif(s.cmd == Command.READ_REG):
@@ -261,10 +265,10 @@ class HostBridge(wiring.Component):
             # The staging memory answers one cycle after its address (word_idx) changes.
             m.next = "MEM-WRITE-STORE"
         with m.State("MEM-WRITE-STORE"):
-            m.d.comb += [self.mem.addr.eq(s.addr + s.word_idx), self.mem.w_en.eq(1),
+            m.d.comb += [self.mem.addr.eq(s.mem_addr), self.mem.w_en.eq(1),
                          self.mem.w_data.eq(s.stage_rd.data)]
             with m.If(self.mem.ready):
-                m.d.sync += s.word_idx.eq(s.word_idx + 1)
+                m.d.sync += [s.word_idx.eq(s.word_idx + 1), s.mem_addr.eq(s.mem_addr + 1)]
                 with m.If(s.word_idx == s.count - 1):
                     self._to_response(m, s, Status.OK, 0)
                 with m.Else():
@@ -300,7 +304,7 @@ class HostBridge(wiring.Component):
                     with m.Else():
                         m.next = "SEND-WORD"
         with m.State("MEM-READ"):
-            m.d.comb += [self.mem.addr.eq(s.addr + s.word_idx), self.mem.r_en.eq(1)]
+            m.d.comb += [self.mem.addr.eq(s.mem_addr), self.mem.r_en.eq(1)]
             with m.If(self.mem.ready):
                 m.next = "MEM-READ-DATA"
         with m.State("MEM-READ-DATA"):
@@ -311,7 +315,8 @@ class HostBridge(wiring.Component):
                 m.d.sync += [s.resp_word.eq(s.resp_word >> 8), s.bytes_left.eq(s.bytes_left - 1)]
                 with m.If(s.bytes_left == 1):
                     with m.If((s.cmd == Command.READ_MEM) & (s.word_idx != s.count - 1)):
-                        m.d.sync += s.word_idx.eq(s.word_idx + 1)
+                        m.d.sync += [s.word_idx.eq(s.word_idx + 1),
+                                     s.mem_addr.eq(s.mem_addr + 1)]
                         m.next = "MEM-READ"
                     with m.Else():
                         m.next = "SEND-CRC"
@@ -340,6 +345,8 @@ class _BridgeState:
         self.acc = Signal(max(32, width))
         self.resp_word = Signal(max(32, width))
         self.resp_len = Signal(16)
+        # The memory address of the current word, kept in a register for Fmax.
+        self.mem_addr = Signal((bridge.mem_depth - 1).bit_length())
         self.timer = Signal(range(bridge.timeout_cycles + 1))
         self.hunting = Signal()
         self.staging = memory.Memory(shape=width, depth=bridge.max_words, init=[])

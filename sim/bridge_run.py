@@ -1,7 +1,7 @@
 """Run the bridge testbench (``sim/tb_bridge.py``) on the device core: pytest and the CLI.
 
-``BRIDGE_CONFIG`` is the small 2x2 engine the simulated device carries (the board tops use
-2x2 on iCEBreaker and 8x8 on ULX3S); the UART runs at 8 clock cycles per bit.
+``BRIDGE_CONFIG`` is the small 2x2 engine the simulated device carries (the ULX3S top uses
+8x8); the UART runs at 4 clock cycles per bit (the fastest ``UartRx`` allows).
 """
 
 import os
@@ -12,7 +12,10 @@ from ..boards.core import DeviceCore
 from ..hw.config import AcceleratorConfig
 from .runner import SIM_ROOT, run_cocotb
 
-__all__ = ["BRIDGE_CONFIG", "bridge_params", "run_bridge_tb"]
+__all__ = ["BRIDGE_CONFIG", "BRIDGE_TESTS", "ENGINE_TESTS", "bridge_params", "run_bridge_tb"]
+
+BRIDGE_TESTS = ["registers_memory_start", "bad_frames", "memory_regions"]
+ENGINE_TESTS = ["engine_through_bridge"]
 
 BRIDGE_CONFIG = AcceleratorConfig(tm=2, tn=2, max_kernel=3, max_channels=4, max_size=8,
                                   max_batch=2, input_depth=128, weight_depth=64,
@@ -20,7 +23,7 @@ BRIDGE_CONFIG = AcceleratorConfig(tm=2, tn=2, max_kernel=3, max_channels=4, max_
 
 
 def bridge_params(*, seed=5, config=BRIDGE_CONFIG):
-    return {"divisor": 8, "dram_depth": 256, "max_words": 16, "timeout_cycles": 8 * 10 * 8,
+    return {"divisor": 4, "dram_depth": 256, "max_words": 16, "timeout_cycles": 4 * 10 * 8,
             "seed": seed, "config": config.to_dict() if config else None}
 
 

@@ -60,3 +60,9 @@ def test_icebreaker_build(tmp_path, capsys):
     assert report["engine"]["present"] is False     # the engine does not fit the UP5K yet
     assert report["fmax_mhz"] and all(v["achieved"] > 0 for v in report["fmax_mhz"].values())
     assert "icebreaker (iCE40UP5K)" in capsys.readouterr().out
+
+
+def test_resume_needs_a_synthesised_design(tmp_path, capsys):
+    assert main(["build", "--board", "ulx3s-85f", "-o", str(tmp_path), "--from-stage",
+                 "pnr"]) == 2
+    assert "holds no synthesised design" in capsys.readouterr().err

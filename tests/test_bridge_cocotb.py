@@ -3,10 +3,23 @@ driven by the host client through cocotbext-uart, including corrupted and trunca
 
 import pytest
 
-from edgetrain.sim.bridge_run import run_bridge_tb
+from edgetrain.sim.bridge_run import BRIDGE_TESTS, ENGINE_TESTS, run_bridge_tb
 
 
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-def test_bridge_cocotb(simulator):
-    results = run_bridge_tb(simulator)
-    assert len(results) == 4 and all(passed for _, passed, _ in results), results
+def check(results, tests):
+    assert sorted(name for name, _, _ in results) == sorted(tests)
+    assert all(passed for _, passed, _ in results), results
+
+
+def test_bridge_and_engine_icarus():
+    check(run_bridge_tb("icarus", testcase=BRIDGE_TESTS + ENGINE_TESTS),
+          BRIDGE_TESTS + ENGINE_TESTS)
+
+
+def test_bridge_verilator():
+    check(run_bridge_tb("verilator", testcase=BRIDGE_TESTS), BRIDGE_TESTS)
+
+
+@pytest.mark.slow
+def test_engine_through_bridge_verilator():
+    check(run_bridge_tb("verilator", testcase=ENGINE_TESTS), ENGINE_TESTS)

@@ -25,6 +25,8 @@ def add_arguments(parser):
     parser.add_argument("--engine", action=argparse.BooleanOptionalAction, default=None,
                         help="include the conv engine (default: the board's choice; "
                              "--no-engine builds the bridge, registers and memory only)")
+    parser.add_argument("--from-stage", default="synth", choices=("synth", "pnr", "pack"),
+                        help="rerun only from this stage on the design already in DIR")
     parser.add_argument("--flash", action="store_true",
                         help="program the board with the new bitstream")
 
@@ -36,7 +38,8 @@ def run(args):
     out = Path(args.out or f"out/{board.name}")
     report = build_bitstream(board=board, config=config, out_dir=out,
                              nextpnr_opts=args.nextpnr_opts,
-                             engine=board.engine if args.engine is None else args.engine)
+                             engine=board.engine if args.engine is None else args.engine,
+                             from_stage=args.from_stage)
     print_report(report)
     print(f"wrote {out / board.bitstream} and {out / 'report.json'}")
     if args.flash:
