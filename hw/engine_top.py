@@ -10,7 +10,7 @@ the host ports are not ready.
 
 from amaranth.hdl import Module, Mux
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from .config import AcceleratorConfig
 from .engine import ConvEngine, port_shapes
