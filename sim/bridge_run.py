@@ -44,7 +44,8 @@ def _verilator_make_flags(simulator):
 
 
 def run_bridge_tb(simulator, *, seed=5, waves=False, build_dir=None, testcase=None):
-    """Build the device core, run every bridge test; return ``[(test, passed, sim_ns)]``."""
+    """Build the device core, run the bridge tests (``testcase``: a name or list; default
+    all); return ``[(test, passed, simulated ns)]``."""
     p = bridge_params(seed=seed)
     core = DeviceCore(config=BRIDGE_CONFIG, divisor=p["divisor"], dram_depth=p["dram_depth"],
                       max_words=p["max_words"], timeout_cycles=p["timeout_cycles"],
@@ -54,6 +55,10 @@ def run_bridge_tb(simulator, *, seed=5, waves=False, build_dir=None, testcase=No
         results = run_cocotb(component=core, toplevel="device_core",
                              test_module="edgetrain.sim.tb_bridge", simulator=simulator,
                              build_dir=build_dir, params=p, waves=waves, testcase=testcase)
-    return [(case.get("name"), case.find("failure") is None,
-             float(case.get("sim_time_ns", 0)))
+    return [(case.get("name"), case.find("failure") is None, _sim_ns(case))
             for case in ElementTree.parse(results).iter("testcase")]
+
+
+def _sim_ns(case):
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    return float(props.get("sim_time_duration", 0))
