@@ -8,8 +8,7 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from edgetrain.firmware.bridge_client import (Command, crc16, encode_request, BridgeClient,
-                                              BridgeError)
+from edgetrain.firmware.bridge_client import BridgeClient, Command, crc16, encode_request
 from edgetrain.hw.bridge import HostBridge, crc16_step, REQUEST_SYNC
 
 
