@@ -19,7 +19,7 @@ How a right shift by ``s`` is computed
     (for ``s > 32`` the whole word, which equals adding ``word << (s-32)`` before shifting).
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,6 +27,15 @@ from .pipe import StreamPipeline, delay, stage
 from .rng import RngBits
 
 __all__ = ["RoundShift", "Requantizer"]
+
+
+def _coarse(amount):
+    """The multiple-of-8 part of a shift amount: barrel shifts run as coarse, then fine."""
+    return Cat(Const(0, 3), amount[3:])
+
+
+def _fine(amount):
+    return amount[:3]
 
 
 def _check_bits(name, value, lo, hi):
@@ -47,8 +56,8 @@ class RoundShift(wiring.Component):
     * ``sat``: the lane's requantized value was saturated (before the ReLU).
     """
 
-    latency = 7
-    rand_delay = 3
+    latency = 10
+    rand_delay = 4
 
     def __init__(self, *, lanes, in_bits, out_bits):
         _check_bits("lanes", lanes, 1, 1024)
@@ -116,39 +125,50 @@ class RoundShift(wiring.Component):
         def carry(ctl, k, names):
             return {x: stage(m, en, ctl[x], name=f"ctl{k}_{x}") for x in names}
 
-        c3 = carry(c2, 3, ("half", "half_m1", "rand_shift", "right", "stochastic", "relu",
+        c3 = carry(c2, 3, ("p", "half", "half_m1", "rand_shift", "right", "stochastic", "relu",
                            "final_shift"))
-        c4 = carry(c3, 4, ("relu", "final_shift"))
-        c5 = carry(c4, 5, ("relu", "final_shift"))
-        c6 = carry(c5, 6, ("relu",))
+        c4 = carry(c3, 4, ("half", "half_m1", "rand_shift", "right", "stochastic", "relu",
+                           "final_shift"))
+        c5 = carry(c4, 5, ("half", "half_m1", "rand_shift", "right", "stochastic", "relu",
+                           "final_shift"))
+        c6 = carry(c5, 6, ("relu", "final_shift"))
+        c7 = carry(c6, 7, ("relu", "final_shift"))
+        c8 = carry(c7, 8, ("relu", "final_shift"))
+        c9 = carry(c8, 9, ("relu",))
         for n in range(self._lanes):
             v2 = delay(m, en, self.value[n], 2, name=f"lane{n}_value")
-            # Stage 3: pre-shift right by p (only for shifts above 32), keep what fell off.
-            t3 = stage(m, en, v2 >> c2["p"], name=f"lane{n}_pre")
+            # Stages 3-4: pre-shift right by p (only for shifts above 32), keep what fell off.
+            t3 = stage(m, en, v2 >> _coarse(c2["p"]), name=f"lane{n}_pre_coarse")
+            t4 = stage(m, en, t3 >> _fine(c3["p"]), name=f"lane{n}_pre")
             sticky = (v2.as_unsigned() & c2["sticky_mask"]).any()
             lsb = v2.bit_select(c2["lsb_pos"], 1)
-            rbit3 = stage(m, en, sticky | lsb, name=f"lane{n}_round_bit")
-            # Stage 4: rounding bias (below 2**s2).
-            nearest = Mux(rbit3, c3["half"], c3["half_m1"])
-            stochastic = self.rand[n] >> c3["rand_shift"]
-            bias = Mux(c3["right"], Mux(c3["stochastic"], stochastic, nearest), 0)
-            bias4 = stage(m, en, bias[:32], name=f"lane{n}_bias")
-            t4 = stage(m, en, t3, name=f"lane{n}_pre_d")
-            # Stage 5: the rounding add.
-            u5 = stage(m, en, t4 + bias4, name=f"lane{n}_sum")
-            # Stage 6: the final shift; left shifts are right shifts of (u << out_bits).
-            q6 = stage(m, en, (u5 << b) >> c5["final_shift"], name=f"lane{n}_shifted")
-            # Stage 7: saturation (the bits above out_bits-1 must all equal the sign) and ReLU.
-            top = q6[b - 1:]
-            sign = q6[-1]
+            rbit4 = delay(m, en, sticky | lsb, 2, name=f"lane{n}_round_bit")
+            # Stages 5-6: rounding bias (below 2**s2); the random word arrives in stage 5.
+            r5 = stage(m, en, self.rand[n] >> _coarse(c4["rand_shift"]),
+                       name=f"lane{n}_rand_coarse")
+            rbit5 = stage(m, en, rbit4, name=f"lane{n}_round_bit_d")
+            nearest = Mux(rbit5, c5["half"], c5["half_m1"])
+            stochastic = r5 >> _fine(c5["rand_shift"])
+            bias = Mux(c5["right"], Mux(c5["stochastic"], stochastic, nearest), 0)
+            bias6 = stage(m, en, bias[:32], name=f"lane{n}_bias")
+            t6 = delay(m, en, t4, 2, name=f"lane{n}_pre_d")
+            # Stage 7: the rounding add.
+            u7 = stage(m, en, t6 + bias6, name=f"lane{n}_sum")
+            # Stages 8-9: the final shift; left shifts are right shifts of (u << out_bits).
+            q8 = stage(m, en, (u7 << b) >> _coarse(c7["final_shift"]),
+                       name=f"lane{n}_shifted_coarse")
+            q9 = stage(m, en, q8 >> _fine(c8["final_shift"]), name=f"lane{n}_shifted")
+            # Stage 10: saturation (the bits above out_bits-1 must all equal the sign) and ReLU.
+            top = q9[b - 1:]
+            sign = q9[-1]
             too_big, too_small = ~sign & top.any(), sign & ~top.all()
             hi, lo = Const((1 << (b - 1)) - 1, signed(b)), Const(-(1 << (b - 1)), signed(b))
-            clipped = Mux(too_big, hi, Mux(too_small, lo, q6[:b].as_signed()))
-            positive = ~sign & q6.any()
-            out = Mux(c6["relu"] & ~positive, 0, clipped)
+            clipped = Mux(too_big, hi, Mux(too_small, lo, q9[:b].as_signed()))
+            positive = ~sign & q9.any()
+            out = Mux(c9["relu"] & ~positive, 0, clipped)
             m.d.comb += [
                 self.data[n].eq(stage(m, en, out, name=f"lane{n}_data")),
-                self.mask[n].eq(stage(m, en, c6["relu"] & positive, name=f"lane{n}_mask")),
+                self.mask[n].eq(stage(m, en, c9["relu"] & positive, name=f"lane{n}_mask")),
                 self.sat[n].eq(stage(m, en, too_big | too_small, name=f"lane{n}_sat")),
             ]
         return m
