@@ -213,9 +213,16 @@ async def memory_regions(dut):
         rows[1] = rows[1] & ~0xFFFF | 0xBEEF                     # a single-lane write
         assert await device.read_rows(r.name, 3, base) == rows, r.name
     assert status_fields(await client.status())["bad_access"] == 0
+    partial = [(i, r) for i, r in enumerate(REGIONS) if r.lanes < 1 << r.lane_bits]
+    for index, r in partial:                                  # a lane past the row's end
+        row = await device.read_rows(r.name, 1)
+        await client.write_mem(index << REGION_BITS | r.word(0, r.lanes), [0x1234])
+        assert status_fields(await client.status())["bad_access"] == 1, r.name
+        assert await client.read_mem(index << REGION_BITS | r.word(0, r.lanes), 1) == [0]
+        assert await device.read_rows(r.name, 1) == row, r.name
     last = REGIONS[-1]
     outside = (len(REGIONS) - 1) << REGION_BITS | last.word(last.depth, 0)
-    assert await client.read_mem(outside, 1) == [0]
+    assert await client.read_mem(outside, 1) == [0]            # past the last row
     assert status_fields(await client.status())["bad_access"] == 1
 
 
