@@ -117,64 +117,66 @@ class RoundShift(wiring.Component):
         carried = {k: v for k, v in c1.items() if k != "half_pos"}
         return {k: stage(m, en, v, name=f"ctl2_{k}") for k, v in (carried | masks).items()}
 
+    def _controls(self, m):
+        """Return {stage: controls registered in that stage}, each kept as long as needed."""
+        c = {2: self._decode(m)}
+        late = ("relu", "final_shift")
+        needs = {3: ("p", "half", "half_m1", "rand_shift", "right", "stochastic", *late),
+                 4: ("half", "half_m1", "rand_shift", "right", "stochastic", *late),
+                 5: ("half", "half_m1", "rand_shift", "right", "stochastic", *late),
+                 6: late, 7: late, 8: late, 9: ("relu",)}
+        for k, names in needs.items():
+            c[k] = {x: stage(m, self.en, c[k - 1][x], name=f"ctl{k}_{x}") for x in names}
+        return c
+
     def elaborate(self, platform):
         m = Module()
-        en, b = self.en, self._out_bits
-        c2 = self._decode(m)
-
-        def carry(ctl, k, names):
-            return {x: stage(m, en, ctl[x], name=f"ctl{k}_{x}") for x in names}
-
-        c3 = carry(c2, 3, ("p", "half", "half_m1", "rand_shift", "right", "stochastic", "relu",
-                           "final_shift"))
-        c4 = carry(c3, 4, ("half", "half_m1", "rand_shift", "right", "stochastic", "relu",
-                           "final_shift"))
-        c5 = carry(c4, 5, ("half", "half_m1", "rand_shift", "right", "stochastic", "relu",
-                           "final_shift"))
-        c6 = carry(c5, 6, ("relu", "final_shift"))
-        c7 = carry(c6, 7, ("relu", "final_shift"))
-        c8 = carry(c7, 8, ("relu", "final_shift"))
-        c9 = carry(c8, 9, ("relu",))
+        c = self._controls(m)
         for n in range(self._lanes):
-            v2 = delay(m, en, self.value[n], 2, name=f"lane{n}_value")
-            # Stages 3-4: pre-shift right by p (only for shifts above 32), keep what fell off.
-            t3 = stage(m, en, v2 >> _coarse(c2["p"]), name=f"lane{n}_pre_coarse")
-            t4 = stage(m, en, t3 >> _fine(c3["p"]), name=f"lane{n}_pre")
-            sticky = (v2.as_unsigned() & c2["sticky_mask"]).any()
-            lsb = v2.bit_select(c2["lsb_pos"], 1)
-            rbit4 = delay(m, en, sticky | lsb, 2, name=f"lane{n}_round_bit")
-            # Stages 5-6: rounding bias (below 2**s2); the random word arrives in stage 5.
-            r5 = stage(m, en, self.rand[n] >> _coarse(c4["rand_shift"]),
-                       name=f"lane{n}_rand_coarse")
-            rbit5 = stage(m, en, rbit4, name=f"lane{n}_round_bit_d")
-            nearest = Mux(rbit5, c5["half"], c5["half_m1"])
-            stochastic = r5 >> _fine(c5["rand_shift"])
-            bias = Mux(c5["right"], Mux(c5["stochastic"], stochastic, nearest), 0)
-            bias6 = stage(m, en, bias[:32], name=f"lane{n}_bias")
-            t6 = delay(m, en, t4, 2, name=f"lane{n}_pre_d")
-            # Stage 7: the rounding add.
-            u7 = stage(m, en, t6 + bias6, name=f"lane{n}_sum")
-            # Stages 8-9: the final shift; left shifts are right shifts of (u << out_bits).
-            q8 = stage(m, en, (u7 << b) >> _coarse(c7["final_shift"]),
-                       name=f"lane{n}_shifted_coarse")
-            q9 = stage(m, en, q8 >> _fine(c8["final_shift"]), name=f"lane{n}_shifted")
-            # Stage 10: saturation (the bits above out_bits-1 must all equal the sign) and ReLU.
-            top = q9[b - 1:]
-            sign = q9[-1]
-            too_big, too_small = ~sign & top.any(), sign & ~top.all()
-            hi, lo = Const((1 << (b - 1)) - 1, signed(b)), Const(-(1 << (b - 1)), signed(b))
-            clipped = Mux(too_big, hi, Mux(too_small, lo, q9[:b].as_signed()))
-            positive = ~sign & q9.any()
-            out = Mux(c9["relu"] & ~positive, 0, clipped)
-            m.d.comb += [
-                self.data[n].eq(stage(m, en, out, name=f"lane{n}_data")),
-                self.mask[n].eq(stage(m, en, c9["relu"] & positive, name=f"lane{n}_mask")),
-                self.sat[n].eq(stage(m, en, too_big | too_small, name=f"lane{n}_sat")),
-            ]
+            self._lane(m, n, c)
         return m
 
+    def _lane(self, m, n, c):
+        """The stages of lane ``n``; ``c[k]`` are the beat's controls registered in stage k."""
+        en, b = self.en, self._out_bits
+        v2 = delay(m, en, self.value[n], 2, name=f"lane{n}_value")
+        # Stages 3-4: pre-shift right by p (only for shifts above 32), keep what fell off.
+        t3 = stage(m, en, v2 >> _coarse(c[2]["p"]), name=f"lane{n}_pre_coarse")
+        t4 = stage(m, en, t3 >> _fine(c[3]["p"]), name=f"lane{n}_pre")
+        sticky = (v2.as_unsigned() & c[2]["sticky_mask"]).any()
+        lsb = v2.bit_select(c[2]["lsb_pos"], 1)
+        rbit4 = delay(m, en, sticky | lsb, 2, name=f"lane{n}_round_bit")
+        # Stages 5-6: rounding bias (below 2**s2); the random word arrives in stage 5.
+        r5 = stage(m, en, self.rand[n] >> _coarse(c[4]["rand_shift"]),
+                   name=f"lane{n}_rand_coarse")
+        rbit5 = stage(m, en, rbit4, name=f"lane{n}_round_bit_d")
+        nearest = Mux(rbit5, c[5]["half"], c[5]["half_m1"])
+        stochastic = r5 >> _fine(c[5]["rand_shift"])
+        bias = Mux(c[5]["right"], Mux(c[5]["stochastic"], stochastic, nearest), 0)
+        bias6 = stage(m, en, bias[:32], name=f"lane{n}_bias")
+        t6 = delay(m, en, t4, 2, name=f"lane{n}_pre_d")
+        # Stage 7: the rounding add.
+        u7 = stage(m, en, t6 + bias6, name=f"lane{n}_sum")
+        # Stages 8-9: the final shift; left shifts are right shifts of (u << out_bits).
+        q8 = stage(m, en, (u7 << b) >> _coarse(c[7]["final_shift"]),
+                   name=f"lane{n}_shifted_coarse")
+        q9 = stage(m, en, q8 >> _fine(c[8]["final_shift"]), name=f"lane{n}_shifted")
+        # Stage 10: saturation (the bits above out_bits-1 must all equal the sign) and ReLU.
+        top = q9[b - 1:]
+        sign = q9[-1]
+        too_big, too_small = ~sign & top.any(), sign & ~top.all()
+        hi, lo = Const((1 << (b - 1)) - 1, signed(b)), Const(-(1 << (b - 1)), signed(b))
+        clipped = Mux(too_big, hi, Mux(too_small, lo, q9[:b].as_signed()))
+        positive = ~sign & q9.any()
+        out = Mux(c[9]["relu"] & ~positive, 0, clipped)
+        m.d.comb += [
+            self.data[n].eq(stage(m, en, out, name=f"lane{n}_data")),
+            self.mask[n].eq(stage(m, en, c[9]["relu"] & positive, name=f"lane{n}_mask")),
+            self.sat[n].eq(stage(m, en, too_big | too_small, name=f"lane{n}_sat")),
+        ]
 
-# Requantizer stages: random words (4) overlap RoundShift's first three, then RoundShift.
+
+# Requantizer stages: the random words are computed while RoundShift decodes and pre-shifts.
 STAGES = RngBits.latency - RoundShift.rand_delay + RoundShift.latency
 
 
