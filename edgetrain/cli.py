@@ -15,8 +15,8 @@ from .errors import EdgetrainError
 
 COMMANDS = ("train", "generate", "build", "flash")
 TARGETED = {
-    "sim": ("engine", "edram", "dma", "bridge"),
-    "bench": ("train", "engine", "refresh", "dma"),
+    "sim": ("engine", "units", "edram", "dma", "bridge"),
+    "bench": ("train", "engine", "units", "refresh", "dma"),
 }
 
 

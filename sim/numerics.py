@@ -143,14 +143,16 @@ def requantize(acc, shift, *, bits=DATA_BITS, rounding="nearest", key=None, inde
     shift = int(shift)
     if rounding not in ROUNDING_MODES:
         raise ValueError(f"rounding must be one of {ROUNDING_MODES}, not {rounding!r}")
+    if acc.size and int(np.max(np.abs(acc))) >= 1 << 61:
+        raise ValueError("accumulator magnitude must stay below 2**61")
     if shift <= 0:
-        if shift < -62:
-            raise ValueError(f"left shift {-shift} is out of range")
-        q = acc << np.int64(-shift)
-    elif rounding == "nearest":
-        q = acc >> np.int64(shift)
-        rem = acc - (q << np.int64(shift))
-        half = np.int64(1) << np.int64(shift - 1)
+        return _left_shift_saturate(acc, -shift, bits)
+    if rounding == "nearest":
+        # Every |acc| < 2**61 rounds to 0 for any shift >= 62: capping is exact.
+        s = np.int64(min(shift, 62))
+        q = acc >> s
+        rem = acc - (q << s)
+        half = np.int64(1) << (s - 1)
         q = q + ((rem > half) | ((rem == half) & ((q & 1) == 1)))
     else:
         if key is None:
@@ -158,10 +160,25 @@ def requantize(acc, shift, *, bits=DATA_BITS, rounding="nearest", key=None, inde
         if index is None:
             index = np.arange(acc.size, dtype=np.int64).reshape(acc.shape)
         r = rng_bits(key, index).astype(np.int64)
-        r = (r >> np.int64(32 - shift)) if shift <= 32 else (r << np.int64(shift - 32))
-        q = (acc + r) >> np.int64(shift)
+        if shift <= 32:
+            q = (acc + (r >> np.int64(32 - shift))) >> np.int64(shift)
+        else:
+            # floor((acc + r * 2**t) / 2**(32+t)) == (floor(acc / 2**t) + r) >> 32, exact
+            # for every t and free of int64 overflow; t >= 63 equals t = 63.
+            q = ((acc >> np.int64(min(shift - 32, 63))) + r) >> np.int64(32)
     q, count = saturate(q, bits)
     return q.astype(_storage_dtype(bits)), count
+
+
+def _left_shift_saturate(acc, s, bits):
+    """Return ``saturate(acc * 2**s, bits)`` exactly for any ``s >= 0``, without overflow."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    s = min(s, 63)
+    over = acc > (hi >> s)
+    under = acc < -((-lo) >> s)
+    q = np.where(over | under, 0, acc) << np.int64(s)
+    q = np.where(over, hi, np.where(under, lo, q))
+    return q.astype(_storage_dtype(bits)), int(np.count_nonzero(over | under))
 
 
 def wrap_add(a, b, bits=DATA_BITS):
