@@ -13,14 +13,17 @@ from . import numerics
 from .pool import maxpool2x2, maxpool2x2_backward
 
 __all__ = ["numerics_shift_range", "random_requant_beats", "expected_requant",
-           "requantize_unbounded", "random_update_beats", "expected_update",
+           "random_update_beats", "expected_update",
            "random_pool_tensor", "pool_window_beats", "expected_pool", "expected_pool_backward",
            "mismatches"]
 
 
 def numerics_shift_range(in_bits):
-    """Return (lo, hi): the shifts for which ``numerics.requantize`` is exact in int64."""
-    return -min(64 - in_bits, 62), 62
+    """Return (lo, hi): the shifts a unit accepts, every one exact in ``numerics.requantize``
+    (``in_bits`` must stay below the contract's 61-bit accumulator bound)."""
+    if in_bits > 61:
+        raise ValueError(f"in_bits {in_bits} exceeds the 61-bit accumulator bound of numerics")
+    return -128, 127
 
 
 def _signed(rnd, bits):
@@ -78,30 +81,6 @@ def expected_requant(beat, *, out_bits=16):
     if beat["relu"]:
         return {"data": [max(v, 0) for v in q], "mask": positive, "saturations": count}
     return {"data": q, "mask": [0] * len(q), "saturations": count}
-
-
-def requantize_unbounded(acc, shift, *, bits, rounding, key, index):
-    """``numerics.requantize``'s integer definition evaluated with unbounded Python ints.
-
-    Used only for shifts outside ``numerics_shift_range``, where the int64 model wraps or
-    refuses; ``tests/test_units_requant.py`` checks it equals ``numerics`` inside the range.
-    """
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    out, count = [], 0
-    for a, ix in zip(acc, index):
-        if shift <= 0:
-            q = a << -shift
-        elif rounding == "nearest":
-            q, rem = a >> shift, a & ((1 << shift) - 1)
-            half = 1 << (shift - 1)
-            q += int(rem > half or (rem == half and q & 1 == 1))
-        else:
-            r = int(numerics.rng_bits(key, np.array([ix]))[0])
-            r = r >> (32 - shift) if shift <= 32 else r << (shift - 32)
-            q = (a + r) >> shift
-        count += int(not lo <= q <= hi)
-        out.append(min(hi, max(lo, q)))
-    return out, count
 
 
 def random_update_beats(rnd, count, *, lanes, acc_bits):

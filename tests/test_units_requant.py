@@ -12,8 +12,8 @@ from edgetrain.hw.requant import Requantizer
 from edgetrain.hw.rng import RngBits
 from edgetrain.sim import numerics
 from edgetrain.sim.stream_sim import run_stream
-from edgetrain.sim.units_golden import (expected_requant, mismatches, numerics_shift_range,
-                                        random_requant_beats, requantize_unbounded)
+from edgetrain.sim.units_golden import (expected_requant, mismatches,
+                                        random_requant_beats)
 
 ACC_BITS = 47  # the default AcceleratorConfig's accumulator width
 
@@ -92,29 +92,12 @@ def test_requantizer_full_throughput_and_latency():
     assert run.in_cycles == list(range(run.in_cycles[0], run.in_cycles[0] + len(beats)))
 
 
-def unbounded_expected(beat, *, out_bits):
-    rounding = numerics.ROUNDING_MODES[beat["stochastic"]]
-    q, count = requantize_unbounded(beat["acc"], beat["shift"], bits=out_bits,
-                                    rounding=rounding, key=beat["key"], index=beat["index"])
-    if beat["relu"]:
-        return {"data": [max(v, 0) for v in q], "mask": [int(v > 0) for v in q],
-                "saturations": count}
-    return {"data": q, "mask": [0] * len(q), "saturations": count}
-
-
-def test_unbounded_reference_equals_numerics_in_range():
-    beats = random_requant_beats(random.Random(7), 3000, lanes=2, acc_bits=ACC_BITS)
-    for beat in beats:
-        assert unbounded_expected(beat, out_bits=16) == expected_requant(beat, out_bits=16)
-
-
-def test_out_of_range_shifts_saturate_instead_of_wrapping():
-    lo, hi = numerics_shift_range(ACC_BITS)
+def test_extreme_shifts_saturate_instead_of_wrapping():
     rnd = random.Random(11)
-    beats = (random_requant_beats(rnd, 150, lanes=2, acc_bits=ACC_BITS, shifts=(-128, lo - 1))
-             + random_requant_beats(rnd, 150, lanes=2, acc_bits=ACC_BITS, shifts=(hi + 1, 127)))
+    beats = (random_requant_beats(rnd, 150, lanes=2, acc_bits=ACC_BITS, shifts=(-128, -18))
+             + random_requant_beats(rnd, 150, lanes=2, acc_bits=ACC_BITS, shifts=(63, 127)))
     run = run_requant(beats, lanes=2, acc_bits=ACC_BITS, seed=11)
-    assert check_requant(beats, run, expect=unbounded_expected) == []
+    assert check_requant(beats, run) == []
     assert run.stats["saturations"] > 50  # left shifts beyond 17 saturate every non-zero value
 
 
