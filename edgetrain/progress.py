@@ -48,7 +48,7 @@ class Progress:
                 f"{'  ' + self.postfix if self.postfix else ''}")
         if self.tty:
             self.stream.write("\r" + line + ("\n" if final else ""))
-        elif not final or self.done == self.total or decile != self._last_decile:
+        else:
             self.stream.write(line + "\n")
         self.stream.flush()
 
