@@ -2,8 +2,8 @@
 
 ``DeviceCore`` is what a board top instantiates and what the bridge testbench simulates. The
 conv engine (``hw.engine_top.ConvEngineTile``) plugs in as registers (the descriptor and the
-counters windows, START, busy in STATUS) and memory regions (its three buffers); region 0 is
-a plain 16-bit memory standing in for the DRAM.
+counters windows, START, busy and the descriptor error in STATUS) and memory regions (its
+three buffers); region 0 is a plain 16-bit memory standing in for the DRAM.
 """
 
 from amaranth.hdl import Module, Signal, Cat
@@ -22,7 +22,8 @@ from .registers import REG_COUNT, RegisterBank, info_word
 __all__ = ["DeviceCore", "STATUS_BITS", "device_regions"]
 
 # The STATUS frame's word: engine flags, then the bridge's error bookkeeping.
-STATUS_BITS = {"busy": 0, "done": 1, "bad_access": 2, "last_error": 4, "frame_errors": 16}
+STATUS_BITS = {"busy": 0, "done": 1, "bad_access": 2, "engine_error": 3, "last_error": 4,
+               "frame_errors": 16}
 _DEPTH = {"act": "input_depth", "wgt": "weight_depth", "out": "output_depth"}
 
 
@@ -93,8 +94,8 @@ class DeviceCore(wiring.Component):
         wiring.connect(m, bridge.mem, mmap.host)
         wiring.connect(m, mmap.dram, dram.port)
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
-        busy, done = self._engine(m, bridge, mmap)
-        m.d.comb += bridge.status.eq(Cat(busy, done, mmap.bad_access, Signal(1),
+        busy, done, error = self._engine(m, bridge, mmap)
+        m.d.comb += bridge.status.eq(Cat(busy, done, mmap.bad_access, error,
                                          bridge.last_error.as_value(), Signal(9),
                                          bridge.frame_errors))
         heartbeat = Signal(self._heartbeat_bits)
@@ -105,7 +106,7 @@ class DeviceCore(wiring.Component):
         return m
 
     def _engine(self, m, bridge, mmap):
-        """Add the register bank and, if present, the engine; return its (busy, done)."""
+        """Add the register bank and, if present, the engine; return its (busy, done, error)."""
         tile = self._tile
         desc_bits = len(tile.desc.payload.as_value()) if tile else 0
         counter_bits = len(tile.counters.as_value()) if tile else 0
@@ -114,18 +115,19 @@ class DeviceCore(wiring.Component):
                                                      counter_bits=counter_bits)
         wiring.connect(m, bridge.reg, regs.port)
         m.d.comb += regs.start.eq(bridge.start)
-        busy, done = Signal(), Signal()
+        busy, done, error = Signal(), Signal(), Signal()
         if tile is None:
             with m.If(bridge.start):
                 m.d.sync += done.eq(1)      # nothing to run: a start completes at once
-            return busy, done
+            return busy, done, error
         m.submodules.engine = tile
         for r in self.regions[1:]:
             wiring.connect(m, getattr(mmap, r.name), getattr(tile, f"host_{r.name}"))
         pending, was_busy = Signal(), Signal()
         # A tile that exposes WU gradients as a stream: the board has no consumer for them.
         m.d.comb += [tile.desc.payload.eq(regs.desc), tile.desc.valid.eq(pending),
-                     regs.counters.eq(tile.counters), busy.eq(pending | tile.busy)]
+                     regs.counters.eq(tile.counters), busy.eq(pending | tile.busy),
+                     error.eq(tile.error)]
         if "grad" in tile.signature.members:
             m.d.comb += tile.grad.ready.eq(1)
         m.d.sync += was_busy.eq(busy)
@@ -135,4 +137,4 @@ class DeviceCore(wiring.Component):
             m.d.sync += done.eq(1)
         with m.If(bridge.start):
             m.d.sync += [pending.eq(1), done.eq(0)]
-        return busy, done
+        return busy, done, error

@@ -74,6 +74,11 @@ class ConvEngine(wiring.Component):
     next cycle and falls when every result has been written (FP/BP) or accepted on ``grad``
     (WU); the counters are then final. Requires ``tm == tn`` (BP reads a stored T x T weight
     block with its rows and columns swapped). The buffer ports are used only while ``busy``.
+
+    ``error`` rises the cycle after a malformed descriptor is accepted and stays high until the
+    next one is: a zero batch, tile count, channel count, size or kernel, ``kernel`` above
+    ``config.max_kernel``, ``pad >= kernel``, or a tile count other than ``ceil(ch / T)``. Such
+    a descriptor is not run: ``busy`` stays low and ``desc`` is ready again at once.
     """
 
     def __init__(self, *, config):
@@ -90,6 +95,7 @@ class ConvEngine(wiring.Component):
             **ports,
             "grad": Out(stream.Signature(GradLayout(config))),
             "busy": Out(1),
+            "error": Out(1),
             "counters": Out(CounterLayout(config)),
         })
 
@@ -114,8 +120,11 @@ class ConvEngine(wiring.Component):
         wu = (cur.mode == MODES.index("wu")) | update
         m.d.comb += [self.desc.ready.eq(~self.busy), ag.desc.eq(cur), ag.start.eq(start),
                      upd.desc.eq(cur), upd.start.eq(start)]
-        m.d.sync += start.eq(self.desc.valid & self.desc.ready)
-        with m.If(self.desc.valid & self.desc.ready):
+        accept, bad = self.desc.valid & self.desc.ready, self._malformed(self.desc.payload)
+        m.d.sync += start.eq(accept & ~bad)
+        with m.If(accept):
+            m.d.sync += self.error.eq(bad)
+        with m.If(accept & ~bad):
             m.d.sync += [cur.eq(self.desc.payload), self.busy.eq(1)]
 
         tap, tap_valid = ag.tap, ag.tap_valid
@@ -142,6 +151,18 @@ class ConvEngine(wiring.Component):
         saturations = Mux(update, upd.saturations, rq.saturations)
         self._count(m, start, issue, tap, ready_all, back_stall, saturations, rq)
         return m
+
+    def _malformed(self, d):
+        """Return high when descriptor ``d`` cannot run: a zero bound or contradicting fields."""
+        t = self._cfg.tm
+        fields = ("batch", "out_tiles", "red_tiles", "out_ch", "red_ch", "out_h", "out_w",
+                  "in_h", "in_w", "kernel")
+        checks = [d[f] == 0 for f in fields]
+        # tiles == ceil(ch / T)  <=>  (tiles - 1) * T < ch <= tiles * T
+        checks += [(d[f"{s}_tiles"] * t < d[f"{s}_ch"]) |
+                   (d[f"{s}_tiles"] * t >= d[f"{s}_ch"] + t) for s in ("out", "red")]
+        checks += [d.kernel > self._cfg.max_kernel, d.pad >= d.kernel]
+        return Cat(*checks).any()
 
     def _reads(self, m, tap, go, wu):
         """Issue the buffer reads of the tap at the address generator's output."""

@@ -33,7 +33,8 @@ class ConvEngineTile(wiring.Component):
     """A ``ConvEngine`` with its buffers; ``host_*`` ports reach the buffers while idle.
 
     ``buffer_factory(name, depth, data_bits)`` builds each buffer (``name`` is ``"act"``,
-    ``"wgt"``, ``"out"`` or ``"mst"``); the default builds ``SRAMBuffer``.
+    ``"wgt"``, ``"out"`` or ``"mst"``); the default builds ``SRAMBuffer``. ``desc``, ``grad``,
+    ``busy``, ``error`` and ``counters`` are the engine's (see ``ConvEngine``).
     """
 
     def __init__(self, *, config, buffer_factory=_sram):
@@ -57,7 +58,8 @@ class ConvEngineTile(wiring.Component):
         m.submodules.engine = eng = self._engine
         for name in ("desc", "grad"):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(eng, name))
-        m.d.comb += [self.busy.eq(eng.busy), self.counters.eq(eng.counters)]
+        m.d.comb += [self.busy.eq(eng.busy), self.error.eq(eng.error),
+                     self.counters.eq(eng.counters)]
         for name, (_, data_bits) in port_shapes(self._cfg).items():
             depth = _depth(self._cfg, name)
             buf = self._factory(name, depth, data_bits)

@@ -124,8 +124,8 @@ async def registers_memory_start(dut):
         fields = status_fields(await client.status())
         if not fields["busy"]:
             break
-    assert fields == {"busy": 0, "done": 1, "bad_access": 0, "last_error": Status.OK.value,
-                      "frame_errors": 0}
+    assert fields == {"busy": 0, "done": 1, "bad_access": 0, "engine_error": 0,
+                      "last_error": Status.OK.value, "frame_errors": 0}
 
 
 async def expect_status(client, frame, status):

@@ -1,0 +1,94 @@
+"""A malformed descriptor raises the engine's ``error`` and leaves it idle, never hung."""
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+
+from edgetrain.hw.config import AcceleratorConfig
+from edgetrain.hw.engine_desc import MODES, LayerShape, descriptor_fields, pack_descriptor
+from edgetrain.hw.engine_top import ConvEngineTile
+
+# T = 2 keeps the simulation quick; max_kernel = 5 leaves room in the 3-bit kernel field for
+# kernels above the maximum.
+CFG = AcceleratorConfig(tm=2, tn=2, max_kernel=5, max_channels=4, max_size=6, max_batch=2,
+                        input_depth=128, weight_depth=64, output_depth=128)
+GOOD = descriptor_fields(CFG, "fp", LayerShape(n=1, c=3, h=4, w=4, m=2, k=3, pad=1))
+MAX_RUN_CYCLES = 2000
+
+
+def _run(bench):
+    dut = ConvEngineTile(config=CFG)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def testbench(ctx):
+        await bench(ctx, dut)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+async def _offer(ctx, dut, fields):
+    """Hand one descriptor to the idle engine; return once it is accepted."""
+    assert ctx.get(dut.desc.ready), "the engine is not idle"
+    ctx.set(dut.desc.payload.as_value(), pack_descriptor(CFG, fields))
+    ctx.set(dut.desc.valid, 1)
+    await ctx.tick()
+    ctx.set(dut.desc.valid, 0)
+
+
+async def _run_good(ctx, dut, fields):
+    """Run a good descriptor: busy rises, error stays low, busy falls within the bound."""
+    await _offer(ctx, dut, fields)
+    assert ctx.get(dut.busy) and not ctx.get(dut.error)
+    for _ in range(MAX_RUN_CYCLES):
+        await ctx.tick()
+        assert not ctx.get(dut.error)
+        if not ctx.get(dut.busy):
+            return
+    pytest.fail(f"busy still high after {MAX_RUN_CYCLES} cycles: {fields}")
+
+
+BAD = {
+    "all-zero": {name: 0 for name in GOOD},
+    "batch 0": GOOD | {"batch": 0},
+    "kernel 0": GOOD | {"kernel": 0, "pad": 0},
+    "kernel above max": GOOD | {"kernel": 6},
+    "pad == kernel": GOOD | {"pad": 3},
+    "out_h 0": GOOD | {"out_h": 0},
+    "red_ch 0": GOOD | {"red_ch": 0},
+    "out_tiles too many": GOOD | {"out_tiles": 2},    # out_ch 2 is one tile of T = 2
+    "red_tiles too few": GOOD | {"red_tiles": 1},     # red_ch 3 needs two tiles
+}
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_bad_descriptor_sets_error_and_stays_idle(name):
+    async def bench(ctx, dut):
+        ctx.set(dut.grad.ready, 1)
+        await _offer(ctx, dut, BAD[name])
+        for _ in range(20):
+            assert ctx.get(dut.error), "error did not rise"
+            assert not ctx.get(dut.busy), "a malformed descriptor started the engine"
+            assert ctx.get(dut.desc.ready), "the engine is not idle"
+            await ctx.tick()
+        await _run_good(ctx, dut, GOOD)     # a good descriptor clears error and runs
+        assert ctx.get(dut.desc.ready) and not ctx.get(dut.error)
+    _run(bench)
+
+
+def test_valid_descriptors_never_set_error():
+    rng = random.Random(3)
+    layers = []
+    while len(layers) < 8:
+        k = rng.randint(1, 3)
+        lay = LayerShape(n=rng.randint(1, 2), c=rng.randint(1, 4), h=rng.randint(k, 4),
+                         w=rng.randint(k, 4), m=rng.randint(1, 4), k=k,
+                         stride=rng.randint(1, 2), pad=rng.randint(0, k - 1))
+        layers.append(lay)
+
+    async def bench(ctx, dut):
+        ctx.set(dut.grad.ready, 1)
+        for i, lay in enumerate(layers):
+            await _run_good(ctx, dut, descriptor_fields(CFG, MODES[i % 4], lay))
+    _run(bench)
