@@ -20,7 +20,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.start = time.monotonic()
-        self._last_decile = -1
+        self._last_decile, self._last_drawn = -1, -1
         self.postfix = ""
 
     def __enter__(self):
@@ -39,9 +39,10 @@ class Progress:
     def _draw(self, final=False):
         frac = self.done / self.total
         decile = int(frac * 10)
-        if not self.tty and not final and decile == self._last_decile:
+        if not self.tty and (decile == self._last_decile if not final
+                             else self.done == self._last_drawn):
             return
-        self._last_decile = decile
+        self._last_decile, self._last_drawn = decile, self.done
         elapsed = time.monotonic() - self.start
         bar = "#" * int(frac * 30) + "-" * (30 - int(frac * 30))
         line = (f"{self.label} [{bar}] {self.done}/{self.total} {elapsed:6.1f}s"
