@@ -76,9 +76,12 @@ class ConvEngine(wiring.Component):
     block with its rows and columns swapped). The buffer ports are used only while ``busy``.
 
     ``error`` rises the cycle after a malformed descriptor is accepted and stays high until the
-    next one is: a zero batch, tile count, channel count, size or kernel, ``kernel`` above
-    ``config.max_kernel``, ``pad >= kernel``, or a tile count other than ``ceil(ch / T)``. Such
-    a descriptor is not run: ``busy`` stays low and ``desc`` is ready again at once.
+    next one is: a zero batch, tile count, channel count, size or kernel; a batch, channel
+    count, kernel or layer input side above the config's maximum; ``pad >= kernel``; a tile
+    count other than ``ceil(ch / T)``; an output side other than ``(in + 2 pad - K) // s + 1``
+    (BP: the same relation with the sides' roles swapped); or a run whose last row lies past
+    the end of the act, out or weight buffer. Such a descriptor is not run: ``busy`` stays low
+    and ``desc`` is ready again at once.
     """
 
     def __init__(self, *, config):
@@ -153,16 +156,38 @@ class ConvEngine(wiring.Component):
         return m
 
     def _malformed(self, d):
-        """Return high when descriptor ``d`` cannot run: a zero bound or contradicting fields."""
-        t = self._cfg.tm
+        """Return high when descriptor ``d`` cannot run or would compute wrong results."""
+        cfg, t = self._cfg, self._cfg.tm
         fields = ("batch", "out_tiles", "red_tiles", "out_ch", "red_ch", "out_h", "out_w",
                   "in_h", "in_w", "kernel")
         checks = [d[f] == 0 for f in fields]
         # tiles == ceil(ch / T)  <=>  (tiles - 1) * T < ch <= tiles * T
         checks += [(d[f"{s}_tiles"] * t < d[f"{s}_ch"]) |
                    (d[f"{s}_tiles"] * t >= d[f"{s}_ch"] + t) for s in ("out", "red")]
-        checks += [d.kernel > self._cfg.max_kernel, d.pad >= d.kernel]
-        return Cat(*checks).any()
+        checks += [d.kernel > cfg.max_kernel, d.pad >= d.kernel, d.batch > cfg.max_batch,
+                   d.out_ch > cfg.max_channels, d.red_ch > cfg.max_channels]
+        return Cat(*checks, *self._bad_geometry(d), *self._bad_extents(d)).any()
+
+    def _bad_geometry(self, d):
+        """Per axis: the layer's input side above ``max_size``, or a wrong output side."""
+        bp = d.mode == MODES.index("bp")
+        checks = []
+        for out, inp in (("out_h", "in_h"), ("out_w", "in_w")):
+            # BP runs the layer backwards: its out side is the layer's input, its in the output.
+            side, result = Mux(bp, d[out], d[inp]), Mux(bp, d[inp], d[out])
+            # (side + 2 pad - K) // s + 1 == (side + 2 pad + s - K) >> (s - 1), and is
+            # negative, so never equal, when K exceeds the padded input.
+            reach = (side + (d.pad << 1) + 1 + d.stride2 - d.kernel).as_signed() >> d.stride2
+            checks += [side > self._cfg.max_size, reach != result]
+        return checks
+
+    def _bad_extents(self, d):
+        """Per buffer: high when the run's last row (every loop at its end) is past the depth."""
+        cfg = self._cfg
+        act = (d.batch - 1) * d.act_n + (d.red_tiles - 1) * d.act_plane + d.in_h * d.in_w
+        out = (d.batch - 1) * d.out_n + (d.out_tiles - 1) * d.out_plane + d.out_h * d.out_w
+        wgt = (d.out_tiles - 1) * d.w_out + (d.red_tiles - 1) * d.w_red + d.kernel * d.kernel
+        return [act > cfg.input_depth, out > cfg.output_depth, wgt > cfg.weight_depth]
 
     def _reads(self, m, tap, go, wu):
         """Issue the buffer reads of the tap at the address generator's output."""

@@ -130,6 +130,9 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     layer.check(cfg)
     rows = buffer_rows(cfg, layer)
+    if mode == "bp":
+        # BP reads dy (the FP output's rows) from act and writes dx (the input's) to out.
+        rows |= {"act": rows["out"], "out": rows["act"]}
     for name, depth in (("act", cfg.input_depth), ("weight", cfg.weight_depth),
                         ("out", cfg.output_depth)):
         if rows[name] > depth:

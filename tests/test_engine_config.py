@@ -60,3 +60,11 @@ def test_descriptor_packs_every_field_in_range():
         assert pack_descriptor(SMALL_CONFIG, f) > 0
     with pytest.raises(ConfigError, match="does not fit"):
         pack_descriptor(SMALL_CONFIG, f | {"batch": 1 << 10})
+
+
+def test_bp_checks_the_buffers_it_reads_and_writes():
+    cfg = SMALL_CONFIG.replace(input_depth=64)
+    lay = LayerShape(n=1, c=1, h=8, w=8, m=8, k=1)     # x: 64 act rows, y: 128 out rows
+    descriptor_fields(cfg, "fp", lay)
+    with pytest.raises(ConfigError, match="needs 128 act buffer rows but the depth is 64"):
+        descriptor_fields(cfg, "bp", lay)              # BP reads dy from the act buffer

@@ -14,7 +14,16 @@ from edgetrain.hw.engine_top import ConvEngineTile
 CFG = AcceleratorConfig(tm=2, tn=2, max_kernel=5, max_channels=4, max_size=6, max_batch=2,
                         input_depth=128, weight_depth=64, output_depth=128)
 GOOD = descriptor_fields(CFG, "fp", LayerShape(n=1, c=3, h=4, w=4, m=2, k=3, pad=1))
+STRIDE2 = descriptor_fields(CFG, "fp", LayerShape(n=1, c=3, h=5, w=5, m=2, k=3, stride=2,
+                                                   pad=1))
+BP = descriptor_fields(CFG, "bp", LayerShape(n=1, c=3, h=4, w=4, m=2, k=3, pad=1))
+BATCH2 = descriptor_fields(CFG, "fp", LayerShape(n=2, c=3, h=4, w=4, m=2, k=3, pad=1))
 MAX_RUN_CYCLES = 2000
+
+
+def _beyond(**limits):
+    """Return a descriptor maker for a build with larger ``limits`` than ``CFG``."""
+    return lambda mode, layer: descriptor_fields(CFG.replace(**limits), mode, layer)
 
 
 def _run(bench):
@@ -59,6 +68,25 @@ BAD = {
     "red_ch 0": GOOD | {"red_ch": 0},
     "out_tiles too many": GOOD | {"out_tiles": 2},    # out_ch 2 is one tile of T = 2
     "red_tiles too few": GOOD | {"red_tiles": 1},     # red_ch 3 needs two tiles
+    # Limits: descriptors of layers that are valid only for a larger build, so no other
+    # check fires; each field still fits its bit width.
+    "batch above max": _beyond(max_batch=3)("fp", LayerShape(n=3, c=3, h=4, w=4, m=2, k=3)),
+    "out_ch above max": _beyond(max_channels=5)("fp", LayerShape(n=1, c=3, h=4, w=4, m=5, k=3)),
+    "red_ch above max": _beyond(max_channels=5)("wu", LayerShape(n=1, c=5, h=4, w=4, m=2, k=3)),
+    "in_h above max": _beyond(max_size=7)("fp", LayerShape(n=1, c=1, h=7, w=4, m=2, k=3)),
+    "bp out_w above max": _beyond(max_size=7)("bp", LayerShape(n=1, c=1, h=4, w=7, m=2, k=3)),
+    # Geometry: the output side must be (in + 2 pad - K) // stride + 1 (BP: roles swapped).
+    "out_h too small": GOOD | {"out_h": 3},
+    "out_w too large": GOOD | {"out_w": 5},
+    "stride2 flipped": GOOD | {"stride2": 1},
+    "stride 2 in_w too small": STRIDE2 | {"in_w": 4},  # (4 + 2 - 3) // 2 + 1 = 2, not 3
+    "bp in_h wrong": BP | {"in_h": 3},                 # BP in_h is the FP output side, 4
+    # Extents: the last row of a run must lie inside each buffer (act, out 128; weight 64).
+    "act_plane past act buffer": GOOD | {"act_plane": 113},    # 113 + 4 * 4 > 128
+    "act_n past act buffer": BATCH2 | {"act_n": 100},          # 100 + 16 + 16 > 128
+    "out_n past out buffer": BATCH2 | {"out_n": 120},          # 120 + 4 * 4 > 128
+    "w_red past weight buffer": GOOD | {"w_red": 60},          # 60 + 3 * 3 > 64
+    "bp w_out past weight buffer": BP | {"w_out": 60},         # 60 + 3 * 3 > 64
 }
 
 
