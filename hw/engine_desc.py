@@ -78,6 +78,11 @@ class LayerShape:
         if self.out_h < 1 or self.out_w < 1:
             raise ConfigError(f"kernel {self.k} is larger than the padded input "
                               f"{self.h + 2 * self.pad}x{self.w + 2 * self.pad}")
+        if self.out_h > cfg.max_size or self.out_w > cfg.max_size:
+            # The WU reduction N*Ho*Wo sizes the accumulators through max_size.
+            raise ConfigError(f"output {self.out_h}x{self.out_w} exceeds the config's "
+                              f"max_size={cfg.max_size} (padding {self.pad} grows the map): "
+                              f"lower pad or raise max_size")
 
 
 def buffer_rows(cfg, layer):

@@ -34,6 +34,7 @@ def test_kernel_above_maximum_is_rejected():
     (dict(c=9), "c=9 exceeds the config's max_channels=8"),
     (dict(n=0), "n must be a positive integer, not 0"),
     (dict(h=2, w=2, k=3, pad=0), "kernel 3 is larger than the padded input 2x2"),
+    (dict(h=10, w=10, k=3, pad=2), "output 12x12 exceeds the config's max_size=10"),
 ])
 def test_bad_layer_is_rejected(change, message):
     fields = dict(n=1, c=4, h=6, w=6, m=4, k=3, stride=1, pad=1) | change
