@@ -7,7 +7,7 @@ model's formats, the planner, the testbenches and the board builds all read it; 
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from ..errors import ConfigError
 

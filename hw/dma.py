@@ -178,7 +178,7 @@ class ReshapeDMA(wiring.Component):
 
     def _load(self, m, d, issuer, walker):
         """DRAM -> buffer: AR bursts, R beats into rows (padding, corner turn); return done."""
-        axi, buf, lanes = self.m_axi, self.buf, self.lanes
+        axi, buf = self.m_axi, self.buf
         load = self._run & ~d.store
         outstanding = Signal(range(self._max_reads + 1))
         ar_hs = axi.arvalid & axi.arready

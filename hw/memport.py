@@ -14,7 +14,7 @@ with either. One port carries at most one request per cycle:
   release it (an eDRAM-style buffer then stops keeping it alive). ``w_en`` makes a row live.
 """
 
-from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
