@@ -6,10 +6,10 @@ model's formats, the planner, the testbenches and the board builds all read it; 
 """
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, fields
 
 from ..errors import ConfigError
+from ..tomlfile import read_toml
 
 __all__ = ["AcceleratorConfig", "REFRESH_POLICIES", "BUFFER_NAMES", "required_accumulator_bits",
            "load_config"]
@@ -148,15 +148,7 @@ class AcceleratorConfig:
 
 def load_config(path=None, **overrides):
     """Return the configuration from TOML file ``path`` (default config if None)."""
-    values = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as f:
-                values = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"config file {str(path)!r} does not exist") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    values = {} if path is None else read_toml(path, "config file")
     values.update(overrides)
     known = {f.name for f in fields(AcceleratorConfig)}
     for key in values:

@@ -15,9 +15,8 @@ Each ``[[layers]]`` table names the layer type and its fields. Every problem (a 
 an unknown type or field, a bad size, shapes that do not chain) raises ``ConfigError``.
 """
 
-import tomllib
-
 from ..errors import ConfigError
+from ..tomlfile import read_toml
 from ..firmware import nets
 
 __all__ = ["load_net_file", "LAYER_TYPES"]
@@ -41,13 +40,7 @@ def _layer(i, table):
 
 def load_net_file(path):
     """Return the ``Net`` described by TOML file ``path`` (validated)."""
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"net file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"net file {str(path)!r} is not valid TOML: {e}") from None
+    doc = read_toml(path, "net file")
     layers = doc.get("layers", [])
     if not layers:
         raise ConfigError(f"net file {str(path)!r} has no [[layers]]")
