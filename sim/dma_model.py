@@ -142,27 +142,25 @@ def layer_descriptors(layer, *, form, cfg, tile_side=8, limit=8):
         lay = ActivationLayout(shape=(1, ch, h, w), tile=(tc, min(tile_side, h),
                                                           min(tile_side, w)),
                                form=form, lanes=lanes, base=base)
-        for t in list(lay.tiles())[:limit]:
-            if form == "naive":
-                d = prog.raw_transfer(lay.region_addresses(*t), store=store, bus_bytes=bus)
-            elif store:
-                d = prog.activation_store(lay, t, bus_bytes=bus)
-            else:
-                d = prog.activation_load(lay, t, bus_bytes=bus)
-            out.append((name, d))
+        move = prog.activation_store if store else prog.activation_load
+        out += [(name, _tile_descriptor(prog, move, lay, t, form, store, bus))
+                for t in list(lay.tiles())[:limit]]
         base += lay.size_bytes
     for name, store in (("w", False), ("dw", True)):
         lay = WeightLayout(shape=(layer.m, layer.c, layer.k, layer.k), tile=(cfg.tm, cfg.tn),
                            form=form, lanes=lanes, base=base)
-        for b in list(lay.tiles())[:limit]:
-            if form == "naive":
-                d = prog.raw_transfer(lay.region_addresses(*b), store=store, bus_bytes=bus)
-            elif store:
-                d = prog.weight_store(lay, b, bus_bytes=bus)
-            else:
-                d = prog.weight_load(lay, b, bus_bytes=bus)
-            out.append((name, d))
+        move = prog.weight_store if store else prog.weight_load
+        out += [(name, _tile_descriptor(prog, move, lay, b, form, store, bus))
+                for b in list(lay.tiles())[:limit]]
     return out
+
+
+def _tile_descriptor(prog, move, lay, tile, form, store, bus):
+    """The descriptor moving ``tile`` of ``lay``: ``move`` in the tiled form, a raw transfer
+    of the tile's address runs in the naive form."""
+    if form == "naive":
+        return prog.raw_transfer(lay.region_addresses(*tile), store=store, bus_bytes=bus)
+    return move(lay, tile, bus_bytes=bus)
 
 
 def descriptor_figures(descs, *, bus_bytes, max_beats, gap=0):
