@@ -44,6 +44,14 @@ class AcceleratorConfig:
         ``max_kernel``, ``max_channels``, ``max_size``, ``max_batch``: the largest layer one
         build can run (kernel side, channel count, feature-map side, batch).
         ``acc_bits``: accumulator width; 0 means "derive the minimum from the limits".
+        ``update_lanes``: weights the SGD unit updates per cycle in UPDATE mode (a divisor
+        of ``tm * tn``; a T x T block takes ``tm * tn / update_lanes`` master-buffer rows).
+        0 builds no SGD unit: UPDATE writes the exact batch-summed gradient accumulators
+        into the master buffer (``tn`` per row, each sign-extended to 64 bits) and the host
+        applies SGD. Default 1: the smallest unit (4 DSPs) and valid for every array size.
+        ``stochastic_rounding``: build the random generators of stochastic rounding (the
+        requantizer's and the SGD unit's); False builds nearest-even rounding only and the
+        engine refuses descriptors that ask for stochastic rounding.
     Buffers
         ``input_depth``, ``weight_depth``, ``output_depth``: rows per bank of each on-chip
         buffer. ``retention_cycles``: emulated eDRAM retention time. ``refresh``: refresh
@@ -62,6 +70,8 @@ class AcceleratorConfig:
     max_size: int = 32
     max_batch: int = 32
     acc_bits: int = 0
+    update_lanes: int = 1
+    stochastic_rounding: bool = True
 
     input_depth: int = 1024
     weight_depth: int = 512
@@ -79,7 +89,7 @@ class AcceleratorConfig:
     def __post_init__(self):
         for f in fields(self):
             if f.type is int or f.type == "int":
-                if f.name == "acc_bits":
+                if f.name in ("acc_bits", "update_lanes"):
                     continue
                 _positive(f.name, getattr(self, f.name))
         if self.data_bits != 16:
@@ -95,6 +105,7 @@ class AcceleratorConfig:
             raise ConfigError(f"acc_bits {self.acc_bits!r} is too narrow for the largest "
                               f"reduction ({self.max_reduction} products needs {need} bits): "
                               f"set acc_bits >= {need} or lower the limits")
+        self._check_update()
         refresh = tuple(self.refresh)
         object.__setattr__(self, "refresh", refresh)
         if len(refresh) != len(BUFFER_NAMES):
@@ -111,6 +122,20 @@ class AcceleratorConfig:
         if self.max_burst_beats > 256:
             raise ConfigError(f"max_burst_beats must be <= 256 (AXI4 INCR), not "
                               f"{self.max_burst_beats!r}")
+
+    def _check_update(self):
+        lanes, block = self.update_lanes, self.tm * self.tn
+        if (not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 0 or
+                (lanes and block % lanes)):
+            raise ConfigError(f"update_lanes must be 0 (no SGD unit) or a divisor of tm*tn "
+                              f"= {block}, not {lanes!r}")
+        if lanes == 0 and self.acc_bits > 64:
+            raise ConfigError(f"update_lanes 0 stores accumulators as 64-bit words, but "
+                              f"acc_bits is {self.acc_bits}: lower the limits or set "
+                              f"update_lanes >= 1")
+        if not isinstance(self.stochastic_rounding, bool):
+            raise ConfigError(f"stochastic_rounding must be true or false, not "
+                              f"{self.stochastic_rounding!r}")
 
     def _check_edram(self):
         from .edram import check_refresh_budget  # edram imports this module

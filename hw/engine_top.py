@@ -14,13 +14,14 @@ from amaranth.lib.wiring import In
 
 from .config import AcceleratorConfig
 from .engine import ConvEngine, port_shapes
+from .engine_update import master_depth
 from .memport import MemoryPortSignature, SRAMBuffer
 
 __all__ = ["ConvEngineTile"]
 
 def _depth(cfg, name):
     if name == "mst":
-        return cfg.weight_depth * cfg.tm
+        return master_depth(cfg)
     return getattr(cfg, {"act": "input_depth", "wgt": "weight_depth",
                          "out": "output_depth"}[name])
 

@@ -1,18 +1,24 @@
 """UPDATE mode: the WU result of each weight block goes straight into SGD with momentum.
 
 ``WeightUpdater`` takes the engine's WU beats (one T x T block of exact batch-summed
-gradient accumulators and the block's weight-row address), reads the block's master weights
-and velocities from the master buffer one row (one output channel, T input channels) per
-cycle, runs them through ``SGDUpdate`` (T lanes, bit-exact ``numerics.sgd_momentum``) and
-writes the new master weights and velocities back to the same rows.
+gradient accumulators, lane ``q = i * T + j`` for output channel ``i`` and input channel
+``j``, and the block's weight-row address) and updates the block's master weights in the
+master buffer, ``L = config.update_lanes`` weights per beat.
 
-Master buffer layout: row ``block_addr * T + i`` holds output channel ``i`` of the block:
-lane ``j`` (input channel ``j``) master word at bits ``32 j``, velocity at ``32 (T + j)``.
-A block occupies the buffer port for T + 1 cycles, so reductions longer than that
-(``N * Ho * Wo > T``) never stall the array.
+Master buffer layout (``L >= 1``): a block takes ``R = T * T / L`` rows; row
+``block_addr * R + r`` holds block lanes ``q = r * L + l`` for ``l < L``, lane ``l`` in bits
+``64 l ..``: the int32 master weight in the low 32 bits, its int32 velocity in the high 32.
+Each row is read, run through ``SGDUpdate`` (``L`` lanes, bit-exact
+``numerics.sgd_momentum``) and written back, so a block uses the buffer port for ``2 R``
+cycles; reductions (``N * Ho * Wo``) at least that long never stall the array.
+
+``L = 0`` builds no SGD unit: the block's accumulators are written, not read: ``R = T`` rows
+per block, row ``block_addr * T + i`` holds output channel ``i``, lane ``j`` (input channel
+``j``) the exact accumulator sign-extended to 64 bits in bits ``64 j ..``. The host applies
+SGD. A block uses the port for ``T`` cycles and nothing saturates.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,21 +27,38 @@ from .engine_desc import DescriptorLayout
 from .memport import MemoryPortSignature
 from .update import SGDUpdate
 
-__all__ = ["WeightUpdater", "master_port_shape"]
+__all__ = ["WeightUpdater", "master_lanes", "master_rows_per_block", "master_depth",
+           "master_port_shape"]
+
+
+def master_lanes(cfg):
+    """Return the weights (64-bit lanes) in one master-buffer row."""
+    return cfg.update_lanes or cfg.tn
+
+
+def master_rows_per_block(cfg):
+    """Return the master-buffer rows of one T x T weight block."""
+    return cfg.tm * cfg.tn // master_lanes(cfg)
+
+
+def master_depth(cfg):
+    """Return the rows of the master buffer (every weight row's block)."""
+    return cfg.weight_depth * master_rows_per_block(cfg)
 
 
 def master_port_shape(cfg):
     """Return ``(addr_bits, data_bits)`` of the master-weight buffer port."""
-    return (max(1, (cfg.weight_depth * cfg.tm - 1).bit_length()), 64 * cfg.tm)
+    return (max(1, (master_depth(cfg) - 1).bit_length()), 64 * master_lanes(cfg))
 
 
 class WeightUpdater(wiring.Component):
-    """Apply SGD with momentum to each WU block accepted on ``grad``.
+    """Apply SGD with momentum (or, with ``update_lanes`` 0, store) each block on ``grad``.
 
     ``desc`` (the running descriptor) is held during a run; pulse ``start`` before the first
     block. Blocks must arrive in the address generator's order (out tile, in tile, ky, kx),
     which gives each weight's flat index for stochastic rounding. ``busy`` is high while a
-    block is being read, updated or written back. ``saturations`` counts since ``start``.
+    block is being read, updated or written back. ``saturations`` counts since ``start``
+    (always 0 without an SGD unit).
     """
 
     def __init__(self, *, config, grad_layout):
@@ -54,49 +77,124 @@ class WeightUpdater(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg, t, d = self._cfg, self._cfg.tm, self.desc
-        m.submodules.sgd = sgd = SGDUpdate(lanes=t, acc_bits=cfg.acc_bits)
+        rows = master_rows_per_block(self._cfg)
+        held, row = Signal(), Signal(range(rows))
+        acc = Signal.like(self.grad.payload.acc)
+        row_addr = Signal.like(self.mst.addr)
+        m.d.comb += self.grad.ready.eq(~held)
+        with m.If(self.grad.valid & self.grad.ready):
+            m.d.sync += [held.eq(1), acc.eq(self.grad.payload.acc), row.eq(0),
+                         row_addr.eq(self.grad.payload.addr * rows)]
+        block = (held, row, acc, row_addr)
+        if self._cfg.update_lanes:
+            self._apply_sgd(m, *block)
+        else:
+            self._store_accumulators(m, *block)
+        return m
+
+    def _row_done(self, m, issue, held, row):
+        """Step ``row`` on each issued row; release the block after its last one."""
+        with m.If(issue):
+            m.d.sync += row.eq(row + 1)
+            with m.If(row == master_rows_per_block(self._cfg) - 1):
+                m.d.sync += held.eq(0)
+
+    def _store_accumulators(self, m, held, row, acc, row_addr):
+        """``update_lanes`` 0: write the block's accumulators, T sign-extended per row."""
+        t = self._cfg.tn
+        words = [Signal(signed(64), name=f"acc_word{j}") for j in range(t)]
+        m.d.comb += [w.eq(acc[row * t + j]) for j, w in enumerate(words)]
+        m.d.comb += [self.mst.addr.eq(row_addr + row), self.mst.w_en.eq(held),
+                     self.mst.w_data.eq(Cat(*words)), self.busy.eq(held),
+                     self.saturations.eq(0)]
+        self._row_done(m, held & self.mst.ready, held, row)
+
+    def _apply_sgd(self, m, held, row, acc, row_addr):
+        """Read each row of the block, update it in ``SGDUpdate``, write it back."""
+        cfg, d, lanes = self._cfg, self.desc, self._cfg.update_lanes
+        m.submodules.sgd = sgd = SGDUpdate(lanes=lanes, acc_bits=cfg.acc_bits)
         m.submodules.write_addr = wfifo = fifo.SyncFIFO(width=len(self.mst.addr),
                                                         depth=sgd.latency + 4)
         m.d.comb += [sgd.g_shift.eq(d.shift), sgd.mu_q.eq(d.mu_q), sgd.lr_q.eq(d.lr_q),
                      sgd.lr_shift.eq(d.lr_shift), sgd.stochastic.eq(d.stochastic),
                      sgd.key_g.eq(d.key), sgd.key_v.eq(d.key_v), sgd.key_w.eq(d.key_w),
                      sgd.clear.eq(self.start), self.saturations.eq(sgd.saturations)]
-
-        held, row = Signal(), Signal(range(t))
-        acc = Signal.like(self.grad.payload.acc)
-        row_addr, row_base = Signal.like(self.mst.addr), Signal(32)
-        base = self._block_index(m)
-        m.d.comb += self.grad.ready.eq(~held)
-        with m.If(self.grad.valid & self.grad.ready):
-            m.d.sync += [held.eq(1), acc.eq(self.grad.payload.acc), row.eq(0),
-                         row_addr.eq(self.grad.payload.addr * t), row_base.eq(base)]
-
         # The write-back of an updated row has priority over reading the next one.
         writing = sgd.o.valid
         pending = Signal()
         read = held & ~writing & (~pending | sgd.i.ready)
         issue = read & self.mst.ready
+        out = sgd.o.payload
         m.d.comb += [
             self.mst.addr.eq(Mux(writing, wfifo.r_data, row_addr + row)),
             self.mst.r_en.eq(read), self.mst.w_en.eq(writing),
-            self.mst.w_data.eq(Cat(sgd.o.payload.master.as_value(),
-                                   sgd.o.payload.velocity.as_value())),
+            self.mst.w_data.eq(Cat(*[w for n in range(lanes)
+                                     for w in (out.master[n], out.velocity[n])])),
             sgd.o.ready.eq(self.mst.ready), wfifo.r_en.eq(writing & self.mst.ready),
         ]
-        with m.If(issue):
-            m.d.sync += [row.eq(row + 1), row_base.eq(row_base + d.w_idx_out)]
-            with m.If(row == t - 1):
-                m.d.sync += held.eq(0)
-        self._feed(m, sgd, wfifo, issue, pending, acc, row, row_addr, row_base)
+        self._row_done(m, issue, held, row)
+        index = self._lane_indices(m, issue)
+        self._feed(m, sgd, wfifo, issue, pending, acc, row, row_addr, index)
         m.d.comb += self.busy.eq(held | pending | (wfifo.level != 0))
-        return m
+
+    def _feed(self, m, sgd, wfifo, issue, pending, acc, row, row_addr, index):
+        """Present the row read last cycle to ``SGDUpdate`` (r_data holds until accepted)."""
+        lanes = self._cfg.update_lanes
+        g_acc = Signal.like(sgd.i.payload.g_acc)
+        beat_index = Signal.like(sgd.i.payload.index)
+        addr = Signal.like(self.mst.addr)
+        with m.If(issue):
+            m.d.sync += [pending.eq(1), addr.eq(row_addr + row), beat_index.eq(index)]
+            m.d.sync += [g_acc[n].eq(acc[row * lanes + n]) for n in range(lanes)]
+        with m.Elif(sgd.i.valid & sgd.i.ready):
+            m.d.sync += pending.eq(0)
+        words = self.mst.r_data
+        m.d.comb += [sgd.i.valid.eq(pending), sgd.i.payload.g_acc.eq(g_acc),
+                     sgd.i.payload.index.eq(beat_index),
+                     wfifo.w_en.eq(sgd.i.valid & sgd.i.ready), wfifo.w_data.eq(addr)]
+        m.d.comb += [sgd.i.payload.master[n].eq(words[64 * n:64 * n + 32])
+                     for n in range(lanes)]
+        m.d.comb += [sgd.i.payload.velocity[n].eq(words[64 * n + 32:64 * (n + 1)])
+                     for n in range(lanes)]
+
+    def _lane_indices(self, m, issue):
+        """Return the flat weight index of each lane of the row being issued.
+
+        Block lane ``q = r * L + l`` is weight ``(i, j) = divmod(q, T)`` of the block, at
+        flat index ``base + i * w_idx_out + j * w_red``. Each lane steps by ``L`` block
+        lanes per issued row: ``j`` by ``L mod T`` (wrapping into ``i``), ``i`` by ``L // T``.
+        """
+        d, t, lanes = self.desc, self._cfg.tn, self._cfg.update_lanes
+        di, dj = divmod(lanes, t)
+        # Per-run constants (the descriptor is held), registered off the adders' paths.
+        step, wrap, offset = (Signal(32, name="idx_step"), Signal(32, name="idx_wrap"),
+                              [Signal(32, name=f"idx_offset{n}") for n in range(lanes)])
+        m.d.sync += [step.eq(di * d.w_idx_out + dj * d.w_red),
+                     wrap.eq(d.w_idx_out - t * d.w_red)]
+        m.d.sync += [o.eq((n // t) * d.w_idx_out + (n % t) * d.w_red)
+                     for n, o in enumerate(offset)]
+        base = self._block_index(m)
+        index = [Signal(32, name=f"idx{n}") for n in range(lanes)]
+        col = [Signal(range(t), name=f"col{n}") for n in range(lanes)]
+        with m.If(self.grad.valid & self.grad.ready):
+            m.d.sync += [x.eq(base + o) for x, o in zip(index, offset)]
+            m.d.sync += [c.eq(n % t) for n, c in enumerate(col)]
+        with m.Elif(issue):
+            for x, c in zip(index, col):
+                over = c + dj >= t
+                m.d.sync += [x.eq(x + step + Mux(over, wrap, 0)),
+                             c.eq(Mux(over, c + dj - t, c + dj))]
+        return Cat(*index)
 
     def _block_index(self, m):
-        """Flat weight index of the next block's element (0, 0), stepped per block."""
+        """Flat weight index of the next block's element (0, 0), registered.
+
+        Blocks are accepted at least two cycles apart, so the register has caught up with
+        the block counters by the time the next block arrives.
+        """
         d, t = self.desc, self._cfg.tm
         kk, rt = Signal(range(self._cfg.max_kernel ** 2)), Signal(16)
-        ot_base, rt_base = Signal(32), Signal(32)
+        ot_base, rt_base, base = Signal(32), Signal(32), Signal(32)
         with m.If(self.start):
             m.d.sync += [kk.eq(0), rt.eq(0), ot_base.eq(0), rt_base.eq(0)]
         with m.Elif(self.grad.valid & self.grad.ready):
@@ -106,24 +204,5 @@ class WeightUpdater(wiring.Component):
                 with m.If(rt == d.red_tiles - 1):
                     m.d.sync += [rt.eq(0), rt_base.eq(0),
                                  ot_base.eq(ot_base + t * d.w_idx_out)]
-        return ot_base + rt_base + kk
-
-    def _feed(self, m, sgd, wfifo, issue, pending, acc, row, row_addr, row_base):
-        """Present the row read last cycle to ``SGDUpdate`` (r_data holds until accepted)."""
-        t, d = self._cfg.tm, self.desc
-        g_acc = Signal.like(sgd.i.payload.g_acc)
-        index = Signal.like(sgd.i.payload.index)
-        addr = Signal.like(self.mst.addr)
-        with m.If(issue):
-            m.d.sync += [pending.eq(1), addr.eq(row_addr + row)]
-            m.d.sync += [g_acc[j].eq(acc[row * t + j]) for j in range(t)]
-            m.d.sync += [index[j].eq(row_base + j * d.w_red) for j in range(t)]
-        with m.Elif(sgd.i.valid & sgd.i.ready):
-            m.d.sync += pending.eq(0)
-        words = self.mst.r_data
-        m.d.comb += [sgd.i.valid.eq(pending), sgd.i.payload.g_acc.eq(g_acc),
-                     sgd.i.payload.index.eq(index),
-                     wfifo.w_en.eq(sgd.i.valid & sgd.i.ready), wfifo.w_data.eq(addr)]
-        m.d.comb += [sgd.i.payload.master[j].eq(words[32 * j:32 * (j + 1)]) for j in range(t)]
-        m.d.comb += [sgd.i.payload.velocity[j].eq(words[32 * (t + j):32 * (t + j + 1)])
-                     for j in range(t)]
+        m.d.sync += base.eq(ot_base + rt_base + kk)
+        return base

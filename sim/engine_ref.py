@@ -14,7 +14,8 @@ from ..hw.engine_desc import LayerShape, buffer_rows
 from . import conv, numerics
 
 __all__ = ["EngineCase", "pack_rows", "pack_weight_rows", "unpack_rows", "expected",
-           "useful_macs", "grad_blocks", "pack_master_rows", "unpack_master_rows", "random_layer", "random_case", "MODES_SEED"]
+           "useful_macs", "grad_blocks", "pack_master_rows", "unpack_master_rows",
+           "unpack_gradient_rows", "random_layer", "random_case", "MODES_SEED"]
 
 _MASK16 = (1 << 16) - 1
 
@@ -51,26 +52,43 @@ def _blocks(a, t):
     return p.reshape(m // t, t, c // t, t, k, k).transpose(0, 2, 4, 5, 1, 3).reshape(-1, t, t)
 
 
-def pack_master_rows(master, velocity, t):
-    """Return master-buffer rows: row ``block * T + i`` = T masters then T velocities."""
-    mb, vb = _blocks(master, t).reshape(-1, t), _blocks(velocity, t).reshape(-1, t)
+def pack_master_rows(master, velocity, t, lanes):
+    """Return master-buffer rows for ``update_lanes = lanes``: ``lanes`` x (master, velocity).
+
+    Block lane ``q = i * T + j`` (output channel ``i``, input channel ``j``) is in row
+    ``block * (T*T/lanes) + q // lanes``, bits ``64 (q % lanes)``: master low, velocity high.
+    """
+    mb, vb = _blocks(master, t).reshape(-1, lanes), _blocks(velocity, t).reshape(-1, lanes)
     mask = (1 << 32) - 1
-    return [sum((int(v) & mask) << (32 * q) for q, v in enumerate([*mrow, *vrow]))
+    return [sum(((int(w) & mask) | (int(v) & mask) << 32) << (64 * q)
+                for q, (w, v) in enumerate(zip(mrow, vrow)))
             for mrow, vrow in zip(mb, vb)]
 
 
-def unpack_master_rows(rows, shape, t):
-    """Return (master, velocity) ``[ceil(M/T)*T, ceil(C/T)*T, K, K]`` from master rows."""
+def _unblock(lanes_flat, shape, t):
+    """``[rows * lanes]`` words in block-lane order -> ``[ceil(M/T)*T, ceil(C/T)*T, K, K]``."""
     m, c, k, _ = shape
     mt, ct = -(-m // t), -(-c // t)
-    words = np.array([[(v >> (32 * q)) & 0xFFFFFFFF for q in range(2 * t)] for v in rows],
-                     dtype=np.int64)
-    words = np.where(words >= 1 << 31, words - (1 << 32), words)
-    out = []
-    for half in (words[:, :t], words[:, t:]):
-        b = half.reshape(mt, ct, k, k, t, t).transpose(0, 4, 1, 5, 2, 3)
-        out.append(b.reshape(mt * t, ct * t, k, k))
-    return tuple(out)
+    b = np.asarray(lanes_flat, dtype=np.int64).reshape(mt, ct, k, k, t, t)
+    return b.transpose(0, 4, 1, 5, 2, 3).reshape(mt * t, ct * t, k, k)
+
+
+def _signed(v, bits):
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def unpack_master_rows(rows, shape, t, lanes):
+    """Return (master, velocity) ``[ceil(M/T)*T, ceil(C/T)*T, K, K]`` from master rows."""
+    words = [(v >> (64 * q)) & ((1 << 64) - 1) for v in rows for q in range(lanes)]
+    return (_unblock([_signed(w & 0xFFFFFFFF, 32) for w in words], shape, t),
+            _unblock([_signed(w >> 32, 32) for w in words], shape, t))
+
+
+def unpack_gradient_rows(rows, shape, t):
+    """Return the accumulators ``[ceil(M/T)*T, ceil(C/T)*T, K, K]`` that ``update_lanes``
+    0 writes: T per row (row ``block * T + i``, lane ``j``), each a signed 64-bit word."""
+    words = [_signed((v >> (64 * j)) & ((1 << 64) - 1), 64) for v in rows for j in range(t)]
+    return _unblock(words, shape, t)
 
 
 def unpack_rows(rows, shape, t):
@@ -112,7 +130,8 @@ def expected(case):
 
     FP/BP: ``dict(data, mask, saturations, amax)`` with data/mask over the logical output
     tensor; WU: ``dict(acc)``, the exact ``[M, C, K, K]`` batch-summed accumulator; UPDATE:
-    ``dict(master, velocity, saturations)`` after one ``numerics.sgd_momentum`` step.
+    ``dict(acc, master, velocity, saturations)``: ``acc`` and the result of one
+    ``numerics.sgd_momentum`` step on it.
     """
     lay = case.layer
     if case.mode in ("wu", "update"):
@@ -124,8 +143,8 @@ def expected(case):
                                   mu_q=sgd["mu_q"], lr_q=sgd["lr_q"], lr_shift=sgd["lr_shift"],
                                   rounding=case.rounding,
                                   keys=(case.key, sgd["key_v"], sgd["key_w"]))
-        return {"master": r.master.astype(np.int64), "velocity": r.velocity.astype(np.int64),
-                "saturations": r.saturations}
+        return {"acc": acc, "master": r.master.astype(np.int64),
+                "velocity": r.velocity.astype(np.int64), "saturations": r.saturations}
     if case.mode == "fp":
         acc = conv.conv_fp(case.x, case.w, lay.stride, lay.pad)
     else:

@@ -133,7 +133,7 @@ async def run_case(host, case):
         await host.write_rows("act", ref.pack_rows(case.x, t))
         await host.write_rows("out", ref.pack_rows(case.dy, t))
     if case.mode == "update":
-        await host.write_rows("mst", ref.pack_master_rows(case.master, case.velocity, t))
+        await host.write_rows("mst", _master_image(host, case))
     out_shape = ((lay.n, lay.m, lay.out_h, lay.out_w) if case.mode == "fp"
                  else (lay.n, lay.c, lay.h, lay.w))
     n_out = out_shape[0] * -(-out_shape[1] // t) * out_shape[2] * out_shape[3]
@@ -182,23 +182,46 @@ def _check_outputs(rows, shape, t, want):
     return errors
 
 
+def _master_image(host, case):
+    """The master rows before an UPDATE run: masters and velocities, or (without an SGD
+    unit) junk, so that a row the engine fails to write is a mismatch."""
+    t, lanes = host.cfg.tm, host.cfg.update_lanes
+    if lanes:
+        return ref.pack_master_rows(case.master, case.velocity, t, lanes)
+    rows = len(ref.pack_master_rows(case.master, case.velocity, t, t))
+    return [int.from_bytes(host.rng.bytes(8 * t), "little") for _ in range(rows)]
+
+
+def _mismatches(name, got, exp, lay):
+    """Compare the logical part of a padded ``[M, C, K, K]`` tensor; padding must be 0."""
+    errors = []
+    bad = np.argwhere(got[:lay.m, :lay.c] != exp)
+    if len(bad):
+        i = tuple(bad[0])
+        errors.append(f"{len(bad)} {name} mismatches, first at {i}: "
+                      f"{got[:lay.m, :lay.c][i]} != {exp[i]}")
+    if np.any(got[lay.m:]) or np.any(got[:, lay.c:]):
+        errors.append(f"{name} padding lanes are not zero")
+    return errors
+
+
 async def _check_update(host, case, beats, cnt, want):
-    t, lay = host.cfg.tm, case.layer
+    t, lay, lanes = host.cfg.tm, case.layer, host.cfg.update_lanes
     shape = (lay.m, lay.c, lay.k, lay.k)
-    rows = await host.read_rows("mst", len(ref.pack_master_rows(case.master, case.velocity, t)))
-    got = ref.unpack_master_rows(rows, shape, t)
+    rows = await host.read_rows("mst", len(_master_image(host, case)))
     errors = [f"{len(beats)} grad beats left the engine in UPDATE mode"] if beats else []
-    for name, g in zip(("master", "velocity"), got):
-        exp = want[name]
-        bad = np.argwhere(g[:lay.m, :lay.c] != exp)
-        if len(bad):
-            i = tuple(bad[0])
-            errors.append(f"{len(bad)} {name} mismatches, first at {i}: "
-                          f"{g[:lay.m, :lay.c][i]} != {exp[i]}")
-        if np.any(g[lay.m:]) or np.any(g[:, lay.c:]):
-            errors.append(f"{name} padding lanes are not zero")
-    if cnt["saturations"] != want["saturations"]:
-        errors.append(f"saturations {cnt['saturations']} != {want['saturations']}")
+    if lanes == 0:
+        # No SGD unit: the buffer holds the exact batch-summed WU accumulators.
+        errors += _mismatches("accumulator", ref.unpack_gradient_rows(rows, shape, t),
+                              want["acc"], lay)
+        sat = 0
+    else:
+        got = ref.unpack_master_rows(rows, shape, t, lanes)
+        for name, g in zip(("master", "velocity"), got):
+            errors += _mismatches(name, g, want[name], lay)
+        sat = want["saturations"]
+    if cnt["saturations"] != sat:
+        errors.append(f"saturations {cnt['saturations']} != {sat}")
     return errors
 
 
