@@ -17,10 +17,20 @@ address; in UPDATE they go through ``WeightUpdater`` (SGD with momentum) into ``
 Max-pool is not in the engine: it is the post-processing unit of ``hw/pool.py``.
 
 Data path: address generator (4 stages) -> buffer read (1) -> row register (1) -> PE array
-(operands, products, adder tree, accumulator) -> requantizer -> write.
+(operands, products, adder tree, accumulator) -> result queue -> requantizer -> write.
 Nothing waits between reductions: the next pixel's first tap follows the last tap of the
-previous one. A buffer that is not ready inserts a bubble (a stall cycle); a consumer that is
-not ready (``grad``, ``out`` writes) stalls the whole pipeline.
+previous one.
+
+Only the address generator and the read request ever stall; everything after them runs
+every cycle (the PE array has no enable). A buffer that is not ready leaves a bubble in the
+pipeline (a stall cycle). Consumers are decoupled by credits: a tap that ends a reduction
+is issued only when its result is sure to find room, so a result never has to wait inside
+the array. FP/BP results enter a result queue (``result_queue_depth`` entries, one credit
+each, returned when the entry leaves for the requantizer); the depth covers the
+issue-to-dequeue latency, so layers whose every tap ends a reduction (K = 1, one input
+tile) run at one tap per cycle. A WU result stays in the array's result register until
+``grad`` (or the updater) takes it: one credit, so only a WU reduction shorter than that
+round trip waits. No ready signal of ``out``, ``grad`` or the requantizer reaches the array.
 
 Counters (cleared when a descriptor is accepted, valid once ``busy`` falls): ``busy_cycles``,
 ``macs`` (useful MACs: valid output lanes x valid input lanes of every kernel tap, padding
@@ -28,7 +38,7 @@ taps included as the standard MAC count does; BP's skipped dilation-zero taps ex
 ``stall_cycles``, ``saturations`` and ``amax`` (largest |accumulator| requantized).
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,6 +49,7 @@ from .engine_desc import MODES, DescriptorLayout
 from .engine_update import WeightUpdater, master_port_shape
 from .memport import MemoryPortSignature
 from .pe_array import PEArray
+from .pipe import stage
 from .requant import Requantizer
 
 __all__ = ["ConvEngine", "CounterLayout", "port_shapes"]
@@ -57,6 +68,21 @@ def port_shapes(cfg):
             "mst": master_port_shape(cfg)}
 
 
+# Cycles from a tap's issue to its FP/BP result leaving the result queue, beyond the array's
+# own latency: buffer read, row register, and the queue (write, then its output register).
+_ISSUE_TO_ARRAY, _QUEUE_LATENCY = 2, 2
+
+
+def result_queue_depth(array_latency):
+    """Return the FP/BP result queue's depth for an array of ``array_latency`` cycles.
+
+    It exceeds the results one tap per cycle keeps in flight between issue and leaving the
+    queue, so layers whose every tap ends a reduction (K = 1, one tile) never stall.
+    """
+    in_flight = _ISSUE_TO_ARRAY + array_latency + _QUEUE_LATENCY
+    return 1 << in_flight.bit_length()
+
+
 def CounterLayout(cfg):
     return data.StructLayout({"busy_cycles": 32, "macs": 48, "stall_cycles": 32,
                               "saturations": 32, "amax": cfg.acc_bits})
@@ -70,19 +96,25 @@ def GradLayout(cfg):
 class ConvEngine(wiring.Component):
     """Run FP, BP and WU descriptors on a ``config.tm`` x ``config.tn`` MAC array.
 
-    ``desc`` is ready while the engine is idle; a descriptor is accepted, ``busy`` rises the
-    next cycle and falls when every result has been written (FP/BP) or accepted on ``grad``
-    (WU); the counters are then final. Requires ``tm == tn`` (BP reads a stored T x T weight
-    block with its rows and columns swapped). The buffer ports are used only while ``busy``.
+    ``desc`` is ready while the engine is idle (``busy`` low). The cycle after a descriptor
+    is accepted, ``busy`` rises and ``error`` falls; the descriptor is then checked for a
+    few cycles and either run or refused. ``busy`` falls when every result has been written
+    (FP/BP) or accepted on ``grad`` (WU); the counters are then final. Requires
+    ``tm == tn`` (BP reads a stored T x T weight block with its rows and columns swapped).
+    The buffer ports are used only while ``busy``.
 
-    ``error`` rises the cycle after a malformed descriptor is accepted and stays high until the
-    next one is: a zero batch, tile count, channel count, size or kernel; a batch, channel
-    count, kernel or layer input side above the config's maximum; ``pad >= kernel``; a tile
-    count other than ``ceil(ch / T)``; an output side other than ``(in + 2 pad - K) // s + 1``
-    (BP: the same relation with the sides' roles swapped); or a run whose last row lies past
-    the end of the act, out or weight buffer. Such a descriptor is not run: ``busy`` stays low
-    and ``desc`` is ready again at once.
+    A malformed descriptor is refused: ``busy`` falls with ``error`` high at most
+    ``CHECK_CYCLES`` cycles after acceptance, and ``error`` stays high until the next
+    descriptor is accepted. Malformed are: a zero batch, tile count, channel count, size or
+    kernel; a batch, channel count, kernel or layer input side above the config's maximum;
+    ``pad >= kernel``; a tile count other than ``ceil(ch / T)``; an output side other than
+    ``(in + 2 pad - K) // s + 1`` (BP: the same relation with the sides' roles swapped); a
+    run whose last row lies past the end of the act, out or weight buffer; ``stochastic``
+    set in a build without stochastic rounding (``config.stochastic_rounding`` false).
+    Such a descriptor is not run: the buffers are untouched and ``desc`` is ready again.
     """
+
+    CHECK_CYCLES = 5
 
     def __init__(self, *, config):
         if not isinstance(config, AcceleratorConfig):
@@ -118,85 +150,141 @@ class ConvEngine(wiring.Component):
         m.submodules.updater = upd = WeightUpdater(config=cfg, grad_layout=GradLayout(cfg))
 
         cur = Signal(DescriptorLayout(cfg))
-        start = Signal()
+        start, checking = self._accept(m, cur)
         update = cur.mode == MODES.index("update")
         wu = (cur.mode == MODES.index("wu")) | update
-        m.d.comb += [self.desc.ready.eq(~self.busy), ag.desc.eq(cur), ag.start.eq(start),
-                     upd.desc.eq(cur), upd.start.eq(start)]
-        accept, bad = self.desc.valid & self.desc.ready, self._malformed(self.desc.payload)
-        m.d.sync += start.eq(accept & ~bad)
-        with m.If(accept):
-            m.d.sync += self.error.eq(bad)
-        with m.If(accept & ~bad):
-            m.d.sync += [cur.eq(self.desc.payload), self.busy.eq(1)]
+        m.d.comb += [ag.desc.eq(cur), ag.start.eq(start), upd.desc.eq(cur), upd.start.eq(start)]
 
+        # Credits: a reduction's last tap is issued only when its result is sure to find room
+        # (FP/BP: a result-queue entry; WU: the PE array's result register), so the array
+        # never waits for the consumers and no ready signal reaches it.
+        depth = result_queue_depth(pe.fp_latency)
+        fp_credits, wu_credit = Signal(range(depth + 1)), Signal()
         tap, tap_valid = ag.tap, ag.tap_valid
+        credit = Mux(wu, ~wu_credit, fp_credits < depth)
+        ask = tap_valid & (~tap.last | credit)
         ready_all = self.act.ready & Mux(wu, self.out.ready, self.wgt.ready)
-        grad_ready = Mux(update, upd.grad.ready, self.grad.ready)
-        back_stall = (pe.fp_valid & ~rq.i.ready) | (pe.wu_valid & ~grad_ready)
-        en_back = ~back_stall
-        issue = tap_valid & ready_all & en_back
-        m.d.comb += [ag.en.eq(en_back & (~tap_valid | ready_all)), pe.en.eq(en_back)]
+        issue = ask & ready_all
+        m.d.comb += ag.en.eq(~tap_valid | issue)
 
         l_valid, l_tap = Signal(), Signal.like(tap)
-        with m.If(en_back):
-            m.d.sync += [l_valid.eq(issue), l_tap.eq(tap)]
-        self._reads(m, tap, tap_valid & en_back, wu)
-        self._operands(m, pe, en_back, l_valid, l_tap, cur, wu)
-        self._fp_results(m, pe, rq, addr_fifo, cur, wu)
-        wu_side = TapLayout(cfg)(pe.wu_side)
-        for grad, valid in ((self.grad, pe.wu_valid & ~update), (upd.grad, pe.wu_valid & update)):
-            m.d.comb += [grad.valid.eq(valid), grad.payload.acc.eq(pe.wu_acc),
-                         grad.payload.addr.eq(wu_side.w_addr)]
+        m.d.sync += [l_valid.eq(issue), l_tap.eq(tap)]
+        self._reads(m, tap, ask, wu)
+        self._operands(m, pe, l_valid, l_tap, cur, wu)
+        fp_left = self._fp_results(m, pe, rq, addr_fifo, cur, wu, depth)
+        m.d.sync += fp_credits.eq(fp_credits + (issue & tap.last & ~wu) - fp_left)
+        grad_taken = self._wu_results(m, pe, upd, update)
+        with m.If(issue & tap.last & wu):
+            m.d.sync += wu_credit.eq(1)
+        with m.Elif(grad_taken):
+            m.d.sync += wu_credit.eq(0)
         wiring.connect(m, wiring.flipped(self.mst), upd.mst)
-        retired = Mux(wu, pe.wu_valid & grad_ready, rq.o.valid & rq.o.ready)
-        self._finish(m, start, ag, issue & tap.last, retired, upd.busy)
+        retired = Mux(wu, grad_taken, rq.o.valid & rq.o.ready)
+        self._finish(m, start | checking, ag, issue & tap.last, retired, upd.busy)
         saturations = Mux(update, upd.saturations, rq.saturations)
-        self._count(m, start, issue, tap, ready_all, back_stall, saturations, rq)
+        self._count(m, start, issue, tap, tap_valid & ~issue, saturations, rq)
         return m
 
-    def _malformed(self, d):
-        """Return high when descriptor ``d`` cannot run or would compute wrong results."""
+    def _accept(self, m, cur):
+        """Take a descriptor into ``cur``, check it, then start it or raise ``error``.
+
+        Return ``(start, checking)``: ``start`` pulses when a good descriptor begins to run,
+        ``checking`` is high while the check is in progress.
+        """
+        accept = self.desc.valid & self.desc.ready
+        start, checking, go = Signal(), Signal(), Signal()
+        m.d.comb += self.desc.ready.eq(~self.busy)
+        m.d.sync += [go.eq(accept), start.eq(0)]
+        with m.If(accept):
+            m.d.sync += [cur.eq(self.desc.payload), self.busy.eq(1), self.error.eq(0),
+                         checking.eq(1)]
+        done, bad = self._check(m, cur, go)
+        with m.If(done):
+            m.d.sync += checking.eq(0)
+            with m.If(bad):
+                m.d.sync += [self.error.eq(1), self.busy.eq(0)]
+            with m.Else():
+                m.d.sync += start.eq(1)
+        return start, checking
+
+    def _check(self, m, d, go):
+        """Check the held descriptor ``d`` in three registered steps after ``go``.
+
+        Return ``(done, bad)``: ``done`` pulses three cycles after ``go``; ``bad`` is valid
+        with it and high when ``d`` cannot run or would compute wrong results.
+        """
         cfg, t = self._cfg, self._cfg.tm
+        one = Const(1)
         fields = ("batch", "out_tiles", "red_tiles", "out_ch", "red_ch", "out_h", "out_w",
                   "in_h", "in_w", "kernel")
-        checks = [d[f] == 0 for f in fields]
-        # tiles == ceil(ch / T)  <=>  (tiles - 1) * T < ch <= tiles * T
-        checks += [(d[f"{s}_tiles"] * t < d[f"{s}_ch"]) |
-                   (d[f"{s}_tiles"] * t >= d[f"{s}_ch"] + t) for s in ("out", "red")]
-        checks += [d.kernel > cfg.max_kernel, d.pad >= d.kernel, d.batch > cfg.max_batch,
-                   d.out_ch > cfg.max_channels, d.red_ch > cfg.max_channels]
-        return Cat(*checks, *self._bad_geometry(d), *self._bad_extents(d)).any()
+        flags = [d[f] == 0 for f in fields]
+        flags += [d.kernel > cfg.max_kernel, d.pad >= d.kernel, d.batch > cfg.max_batch,
+                  d.out_ch > cfg.max_channels, d.red_ch > cfg.max_channels]
+        if not getattr(cfg, "stochastic_rounding", True):
+            flags.append(d.stochastic)
+        # Step 1: register the simple flags, the tile products, the geometry sums and the
+        # extents' products.
+        early = stage(m, one, Cat(*flags).any(), name="check_flags")
+        tiles = {s: stage(m, one, d[f"{s}_tiles"] * t, name=f"check_{s}_tiles_t")
+                 for s in ("out", "red")}
+        geometry = self._geometry_terms(m, d)
+        extents = self._extent_terms(m, d)
+        # Step 2: compares on the registered values.
+        late = [(tiles[s] < d[f"{s}_ch"]) | (tiles[s] >= d[f"{s}_ch"] + t) for s in tiles]
+        late += [g(*v) for g, v in geometry]
+        sums = {k: stage(m, one, sum(v), name=f"check_{k}_last") for k, v in extents.items()}
+        flags2 = stage(m, one, Cat(early, *late).any(), name="check_flags2")
+        # Step 3: the extents against the buffer depths.
+        bad_ext = Cat(sums["act"] > cfg.input_depth, sums["out"] > cfg.output_depth,
+                      sums["wgt"] > cfg.weight_depth).any()
+        bad = stage(m, one, flags2 | bad_ext, name="check_bad")
+        done = [Signal(name=f"check_step{k}") for k in range(3)]
+        m.d.sync += [r.eq(v) for r, v in zip(done, [go, *done])]
+        return done[-1], bad
 
-    def _bad_geometry(self, d):
-        """Per axis: the layer's input side above ``max_size``, or a wrong output side."""
+    def _geometry_terms(self, m, d):
+        """Per axis: the layer's input side above ``max_size``, or a wrong output side.
+
+        Return ``[(compare, registered operands)]``; ``compare(*operands)`` is the flag.
+        """
         bp = d.mode == MODES.index("bp")
-        checks = []
+        terms = []
         for out, inp in (("out_h", "in_h"), ("out_w", "in_w")):
             # BP runs the layer backwards: its out side is the layer's input, its in the output.
             side, result = Mux(bp, d[out], d[inp]), Mux(bp, d[inp], d[out])
             # (side + 2 pad - K) // s + 1 == (side + 2 pad + s - K) >> (s - 1), and is
             # negative, so never equal, when K exceeds the padded input.
-            reach = (side + (d.pad << 1) + 1 + d.stride2 - d.kernel).as_signed() >> d.stride2
-            checks += [side > self._cfg.max_size, reach != result]
-        return checks
+            reach = stage(m, Const(1), (side + (d.pad << 1) + 1 + d.stride2 - d.kernel).as_signed(),
+                          name=f"check_{out}_reach")
+            big = stage(m, Const(1), side > self._cfg.max_size, name=f"check_{inp}_big")
+            res = stage(m, Const(1), result, name=f"check_{out}_result")
+            terms.append((lambda r, b, o: b | ((r >> d.stride2) != o), (reach, big, res)))
+        return terms
 
-    def _bad_extents(self, d):
-        """Per buffer: high when the run's last row (every loop at its end) is past the depth."""
-        cfg = self._cfg
-        act = (d.batch - 1) * d.act_n + (d.red_tiles - 1) * d.act_plane + d.in_h * d.in_w
-        out = (d.batch - 1) * d.out_n + (d.out_tiles - 1) * d.out_plane + d.out_h * d.out_w
-        wgt = (d.out_tiles - 1) * d.w_out + (d.red_tiles - 1) * d.w_red + d.kernel * d.kernel
-        return [act > cfg.input_depth, out > cfg.output_depth, wgt > cfg.weight_depth]
+    def _extent_terms(self, m, d):
+        """Per buffer: the registered terms of the run's last row (every loop at its end)."""
+        def reg(value, name):
+            return stage(m, Const(1), value, name=f"check_{name}")
+        return {
+            "act": [reg((d.batch - 1) * d.act_n, "act_n"),
+                    reg((d.red_tiles - 1) * d.act_plane, "act_plane"),
+                    reg(d.in_h * d.in_w, "act_hw")],
+            "out": [reg((d.batch - 1) * d.out_n, "out_n"),
+                    reg((d.out_tiles - 1) * d.out_plane, "out_plane"),
+                    reg(d.out_h * d.out_w, "out_hw")],
+            "wgt": [reg((d.out_tiles - 1) * d.w_out, "w_out"),
+                    reg((d.red_tiles - 1) * d.w_red, "w_red"),
+                    reg(d.kernel * d.kernel, "kk")],
+        }
 
     def _reads(self, m, tap, go, wu):
-        """Issue the buffer reads of the tap at the address generator's output."""
+        """Request the buffer reads of the tap at the address generator's output."""
         m.d.comb += [self.act.addr.eq(tap.act_addr), self.act.r_en.eq(go),
                      self.wgt.addr.eq(tap.w_addr), self.wgt.r_en.eq(go & ~wu)]
         with m.If(wu):
             m.d.comb += [self.out.addr.eq(tap.out_addr), self.out.r_en.eq(go)]
 
-    def _operands(self, m, pe, en, l_valid, l_tap, cur, wu):
+    def _operands(self, m, pe, l_valid, l_tap, cur, wu):
         """Route the read rows into the array: FP block, BP transposed block, WU dy x x."""
         t = self._cfg.tm
         bp = cur.mode == MODES.index("bp")
@@ -206,49 +294,79 @@ class ConvEngine(wiring.Component):
         w_row, x_row, dy_row = (Signal.like(p.r_data, name=f"{n}_row")
                                 for p, n in zip(ports, ("wgt", "act", "out")))
         d_valid, d_tap = Signal(), Signal.like(l_tap)
-        with m.If(en):
-            m.d.sync += [d_valid.eq(l_valid), d_tap.eq(l_tap)]
-            m.d.sync += [r.eq(p.r_data) for r, p in zip((w_row, x_row, dy_row), ports)]
-        l_valid, l_tap = d_valid, d_tap
+        m.d.sync += [d_valid.eq(l_valid), d_tap.eq(l_tap)]
+        m.d.sync += [r.eq(p.r_data) for r, p in zip((w_row, x_row, dy_row), ports)]
 
         def lane(row, k):
             return row[16 * k:16 * (k + 1)]
 
         for i in range(t):
-            keep = i < l_tap.out_lanes
+            keep = i < d_tap.out_lanes
             for j in range(t):
                 a = Mux(wu, lane(dy_row, i), Mux(bp, lane(w_row, j * t + i),
                                                  lane(w_row, i * t + j)))
                 m.d.comb += pe.a[i * t + j].eq(Mux(keep, a, 0))
+        # A cycle without a tap multiplies by zero: it adds nothing to the accumulators.
+        use_b = d_valid & d_tap.inb
         for j in range(t):
-            m.d.comb += pe.b[j].eq(Mux(l_tap.inb & (j < l_tap.red_lanes), lane(x_row, j), 0))
-        m.d.comb += [pe.valid.eq(l_valid), pe.wu.eq(wu), pe.first.eq(l_tap.first),
-                     pe.last.eq(l_tap.last), pe.side.eq(l_tap.as_value())]
+            m.d.comb += pe.b[j].eq(Mux(use_b & (j < d_tap.red_lanes), lane(x_row, j), 0))
+        m.d.comb += [pe.valid.eq(d_valid), pe.wu.eq(wu), pe.first.eq(d_tap.first),
+                     pe.last.eq(d_tap.last), pe.side.eq(d_tap.as_value())]
 
-    def _fp_results(self, m, pe, rq, addr_fifo, cur, wu):
-        """Requantize FP/BP pixels and write them to ``out`` at their row addresses."""
-        t = self._cfg.tm
-        side = TapLayout(self._cfg)(pe.fp_side)
+    def _fp_results(self, m, pe, rq, addr_fifo, cur, wu, depth):
+        """Queue FP/BP results, requantize them and write them to ``out``.
+
+        Return the signal that is high when a result leaves the queue (returns a credit).
+        """
+        cfg, t = self._cfg, self._cfg.tm
+        side = TapLayout(cfg)(pe.fp_side)
+        entry = data.StructLayout({"acc": data.ArrayLayout(signed(cfg.acc_bits), t),
+                                   "index": data.ArrayLayout(unsigned(32), t),
+                                   "out_addr": len(self.out.addr)})
+        m.submodules.results = queue = fifo.SyncFIFOBuffered(width=entry.size, depth=depth)
         lane_off = [Signal(32, name=f"lane_off{i}") for i in range(t)]
         m.d.sync += [off.eq(i * cur.out_plane) for i, off in enumerate(lane_off)]
+        w_data, head = Signal(entry), entry(queue.r_data)
+        m.d.comb += [w_data.acc.eq(pe.fp_acc), w_data.out_addr.eq(side.out_addr),
+                     queue.w_data.eq(w_data), queue.w_en.eq(pe.fp_valid)]
+        m.d.comb += [w_data.index[i].eq(side.idx + lane_off[i]) for i in range(t)]
         m.d.comb += [
-            rq.i.valid.eq(pe.fp_valid), rq.i.payload.acc.eq(pe.fp_acc),
+            rq.i.valid.eq(queue.r_rdy), rq.i.payload.acc.eq(head.acc),
+            rq.i.payload.index.eq(head.index), queue.r_en.eq(rq.i.ready),
             rq.shift.eq(cur.shift), rq.stochastic.eq(cur.stochastic), rq.key.eq(cur.key),
             rq.relu.eq(cur.relu), rq.o.ready.eq(self.out.ready),
-            addr_fifo.w_en.eq(rq.i.valid & rq.i.ready), addr_fifo.w_data.eq(side.out_addr),
+            addr_fifo.w_en.eq(rq.i.valid & rq.i.ready), addr_fifo.w_data.eq(head.out_addr),
             addr_fifo.r_en.eq(rq.o.valid & rq.o.ready),
         ]
-        m.d.comb += [rq.i.payload.index[i].eq(side.idx + lane_off[i]) for i in range(t)]
         with m.If(~wu):
             m.d.comb += [self.out.addr.eq(addr_fifo.r_data), self.out.w_en.eq(rq.o.valid),
                          self.out.w_data.eq(Cat(rq.o.payload.data.as_value(),
                                                 rq.o.payload.mask.as_value()))]
+        return rq.i.valid & rq.i.ready
 
-    def _finish(self, m, start, ag, issued, retired, updating):
+    def _wu_results(self, m, pe, upd, update):
+        """Offer each WU result, held in the array, on ``grad`` (UPDATE: to the updater).
+
+        Return the signal that is high when the result is taken (returns the WU credit).
+        """
+        held = Signal()
+        grad_ready = Mux(update, upd.grad.ready, self.grad.ready)
+        taken = held & grad_ready
+        with m.If(pe.wu_valid):
+            m.d.sync += held.eq(1)
+        with m.Elif(taken):
+            m.d.sync += held.eq(0)
+        wu_side = TapLayout(self._cfg)(pe.wu_side)
+        for grad, valid in ((self.grad, held & ~update), (upd.grad, held & update)):
+            m.d.comb += [grad.valid.eq(valid), grad.payload.acc.eq(pe.wu_acc),
+                         grad.payload.addr.eq(wu_side.w_addr)]
+        return taken
+
+    def _finish(self, m, starting, ag, issued, retired, updating):
         """Drop ``busy`` once every reduction issued has left the engine."""
         pending = Signal(range(256))
         m.d.sync += pending.eq(pending + issued - retired)
-        idle = ~start & ~ag.running & ~ag.tap_valid & (pending == 0) & ~updating
+        idle = ~starting & ~ag.running & ~ag.tap_valid & (pending == 0) & ~updating
         # Wait for the requantizer's statistics to include the last beat.
         settle = Signal(range(Requantizer.stats_delay + 2))
         with m.If(self.busy & idle):
@@ -258,12 +376,11 @@ class ConvEngine(wiring.Component):
         with m.Else():
             m.d.sync += settle.eq(0)
 
-    def _count(self, m, start, issue, tap, ready_all, back_stall, saturations, rq):
+    def _count(self, m, start, issue, tap, stalled, saturations, rq):
         """Busy, useful-MAC and stall counters; saturations and amax from the requantizer."""
         c = self.counters
         macs = Signal(2 * _bits(self._cfg.tm))
         m.d.sync += macs.eq(Mux(issue & tap.real, tap.out_lanes * tap.red_lanes, 0))
-        stalled = back_stall | (self.act.r_en & ~ready_all)
         m.d.comb += [c.saturations.eq(saturations), c.amax.eq(rq.amax), rq.clear.eq(start)]
         with m.If(self.desc.valid & self.desc.ready):
             m.d.sync += [c.busy_cycles.eq(0), c.macs.eq(0), c.stall_cycles.eq(0)]

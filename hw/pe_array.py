@@ -5,9 +5,13 @@ channel); a registered adder tree reduces each row over j and one exact accumula
 sums the reduction. WU (outer product): ``a[i][j] = dy[i]``, ``b[j] = x[j]`` and each PE keeps
 its own exact accumulator, with no adder tree.
 
-Every stage is a register (operands, products, each tree level, accumulators), so no adder
-tree or accumulator sits on a multiplier's path: operands and products are the input and
-output registers Yosys can place around an ECP5 MULT18X18D / iCE40 SB_MAC16.
+The array is free-running: it has no enable, every register loads every cycle and a ``valid``
+bit travels with each tap. An empty cycle is a tap whose operands are zero, so it adds nothing
+to any accumulator; the accumulators need neither an enable nor a hold. Each stage is a
+register (operands, products, each tree level, accumulators), so no adder tree or accumulator
+sits on a multiplier's path: operands and products are the input and output registers Yosys
+can place around an ECP5 MULT18X18D / iCE40 SB_MAC16. The per-row control bits are separate
+registers so no control net fans out to the whole array.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed
@@ -17,25 +21,32 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["PEArray"]
 
 
-def _delay(m, en, sig, n, name):
-    """Return ``sig`` delayed by ``n`` enabled cycles, and every tap along the way."""
+def _delay(m, sig, n, name):
+    """Return the taps ``[sig, sig delayed 1 cycle, ..., sig delayed n cycles]``."""
     taps = [sig]
     for k in range(n):
-        r = Signal.like(sig, name=f"{name}_d{k + 1}")
-        with m.If(en):
-            m.d.sync += r.eq(taps[-1])
+        # keep: per-row copies of the same control bits are duplicates on purpose (fanout).
+        r = Signal.like(sig, name=f"{name}_d{k + 1}", attrs={"keep": 1})
+        m.d.sync += r.eq(taps[-1])
         taps.append(r)
     return taps
 
 
 class PEArray(wiring.Component):
-    """Multiply, reduce and accumulate one tap per enabled cycle.
+    """Multiply, reduce and accumulate one tap per cycle, without stalls.
 
-    Inputs are sampled when ``en`` is high: ``valid``, ``wu`` (WU mode, held during a run),
-    ``first``/``last`` (first/last tap of one reduction), ``side`` (opaque bits that come out
-    with the reduction's result), ``a`` (``a[i * tn + j]``) and ``b``. A result appears on
-    ``fp_*`` (``tm`` lanes, ``fp_latency`` enabled cycles after the ``last`` tap) or
-    ``wu_*`` (``tm * tn`` lanes, ``wu_latency`` cycles after) and holds while ``en`` is low.
+    Inputs are sampled every cycle: ``valid`` (this cycle holds a tap), ``wu`` (WU mode, held
+    during a run), ``first``/``last`` (first/last tap of one reduction), ``side`` (opaque
+    bits that come out with the reduction's result), ``a`` (``a[i * tn + j]``) and ``b``.
+    The caller must present zero operands on a cycle without a tap (``valid`` low).
+
+    FP/BP: ``fp_valid`` is high for one cycle ``fp_latency`` cycles after a valid ``last``
+    tap; ``fp_acc`` (``tm`` lanes) and ``fp_side`` hold the result in that cycle only.
+
+    WU: ``wu_valid`` is high for one cycle ``wu_latency`` cycles after a valid ``last`` tap;
+    ``wu_acc`` (``tm * tn`` lanes) and ``wu_side`` then hold that result until the cycle the
+    next WU result arrives. The caller takes each result before then.
+
     Accumulators are ``acc_bits`` wide; the caller guarantees that suffices.
     """
 
@@ -48,7 +59,7 @@ class PEArray(wiring.Component):
         self._tm, self._tn, self._acc_bits = tm, tn, acc_bits
         self._levels = (tn - 1).bit_length()
         super().__init__({
-            "en": In(1), "valid": In(1), "wu": In(1), "first": In(1), "last": In(1),
+            "valid": In(1), "wu": In(1), "first": In(1), "last": In(1),
             "side": In(side_bits),
             "a": In(data.ArrayLayout(signed(16), tm * tn)),
             "b": In(data.ArrayLayout(signed(16), tn)),
@@ -60,35 +71,47 @@ class PEArray(wiring.Component):
 
     @property
     def fp_latency(self):
-        """Enabled cycles from a ``last`` tap at the inputs to its result on ``fp_acc``."""
+        """Cycles from a ``last`` tap at the inputs to its result on ``fp_acc``."""
         return 3 + self._levels
 
     @property
     def wu_latency(self):
-        """Enabled cycles from a ``last`` tap at the inputs to its result on ``wu_acc``."""
+        """Cycles from a ``last`` tap at the inputs to its result on ``wu_acc``."""
         return 3
 
     def elaborate(self, platform):
         m = Module()
-        tm, tn, en = self._tm, self._tn, self.en
+        tm, tn = self._tm, self._tn
         ra = Signal.like(self.a)
         rb = Signal.like(self.b)
         prod = [Signal(signed(32), name=f"p_{i}_{j}") for i in range(tm) for j in range(tn)]
-        with m.If(en):
-            m.d.sync += [ra.eq(self.a), rb.eq(self.b)]
-            m.d.sync += [prod[i * tn + j].eq(ra[i * tn + j] * rb[j])
-                         for i in range(tm) for j in range(tn)]
-        ctl = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1,
-                                        "side": len(self.side)}))
-        m.d.comb += [ctl.valid.eq(self.valid), ctl.first.eq(self.first),
-                     ctl.last.eq(self.last), ctl.side.eq(self.side)]
-        ctl_taps = _delay(m, en, ctl, 2 + self._levels, "ctl")
-        self._accumulate(m, prod, ctl_taps[2], self.wu, self.wu_valid, self.wu_side,
-                         self.wu_acc, "wu")
+        m.d.sync += [ra.eq(self.a), rb.eq(self.b)]
+        m.d.sync += [prod[i * tn + j].eq(ra[i * tn + j] * rb[j])
+                     for i in range(tm) for j in range(tn)]
+        m.d.sync += [self.fp_valid.eq(0), self.wu_valid.eq(0)]
         sums = self._tree(m, prod)
-        self._accumulate(m, sums, ctl_taps[2 + self._levels], ~self.wu, self.fp_valid,
-                         self.fp_side, self.fp_acc, "fp")
+        for i in range(tm):
+            ctl = self._control(m, f"row{i}", side=i == 0)
+            wu_taps = ctl[2]
+            self._accumulate(m, prod[i * tn:(i + 1) * tn], wu_taps, self.wu, i * tn,
+                             self.wu_valid, self.wu_side, self.wu_acc, hold=True, name="wu")
+            fp_taps = ctl[2 + self._levels]
+            self._accumulate(m, sums[i:i + 1], fp_taps, ~self.wu, i,
+                             self.fp_valid, self.fp_side, self.fp_acc, hold=False, name="fp")
         return m
+
+    def _control(self, m, name, *, side):
+        """Return one row's copy of the tap's control bits, delayed 0 .. 2 + levels cycles.
+
+        Only the copy with ``side`` carries the side bits (row 0: it drives the outputs).
+        """
+        ctl = Signal(data.StructLayout({"first": 1, "last": 1,
+                                        "side": len(self.side) if side else 0}),
+                     name=f"{name}_ctl")
+        m.d.comb += [ctl.first.eq(self.valid & self.first), ctl.last.eq(self.valid & self.last)]
+        if side:
+            m.d.comb += ctl.side.eq(self.side)
+        return _delay(m, ctl, 2 + self._levels, name)
 
     def _tree(self, m, prod):
         """Return ``tm`` row sums of ``prod`` after ``levels`` registered adder levels."""
@@ -100,23 +123,29 @@ class PEArray(wiring.Component):
                 out = []
                 for k in range(0, len(row), 2):
                     r = Signal(signed(33 + lv), name=f"t{lv}_{i}_{k // 2}")
-                    with m.If(self.en):
-                        m.d.sync += r.eq(row[k] + row[k + 1] if k + 1 < len(row) else row[k])
+                    m.d.sync += r.eq(row[k] + row[k + 1] if k + 1 < len(row) else row[k])
                     out.append(r)
                 nxt.append(out)
             rows = nxt
         return [row[0] for row in rows]
 
-    def _accumulate(self, m, terms, ctl, active, o_valid, o_side, o_acc, name):
-        """Accumulate ``terms`` lane-wise; on a ``last`` tap emit the sums to ``o_acc``."""
-        acc = [Signal(signed(self._acc_bits), name=f"{name}_acc{k}") for k in range(len(terms))]
-        with m.If(self.en):
-            m.d.sync += o_valid.eq(ctl.valid & ctl.last & active)
-            with m.If(ctl.valid & active):
-                for k, term in enumerate(terms):
-                    total = Mux(ctl.first, 0, acc[k]) + term
-                    m.d.sync += acc[k].eq(total)
-                    with m.If(ctl.last):
-                        m.d.sync += o_acc[k].eq(total)
-                with m.If(ctl.last):
-                    m.d.sync += o_side.eq(ctl.side)
+    def _accumulate(self, m, terms, ctl, active, base, o_valid, o_side, o_acc, *, hold, name):
+        """Accumulate ``terms`` lane-wise into lanes ``base ..`` of ``o_acc``.
+
+        On a ``last`` tap the sums go to ``o_acc``: every cycle (``hold`` false, valid only
+        with ``o_valid``) or only then (``hold`` true: the result stays until the next one).
+        """
+        done = ctl.last & active
+        for k, term in enumerate(terms):
+            acc = Signal(signed(self._acc_bits), name=f"{name}_acc{base + k}")
+            total = Mux(ctl.first, 0, acc) + term
+            m.d.sync += acc.eq(total)
+            if hold:
+                with m.If(done):
+                    m.d.sync += o_acc[base + k].eq(total)
+            else:
+                m.d.sync += o_acc[base + k].eq(total)
+        if base == 0:
+            # Row 0's copy of the control bits drives the shared outputs.
+            with m.If(done):
+                m.d.sync += [o_valid.eq(1), o_side.eq(ctl.side)]

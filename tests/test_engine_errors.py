@@ -6,6 +6,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from edgetrain.hw.config import AcceleratorConfig
+from edgetrain.hw.engine import ConvEngine
 from edgetrain.hw.engine_desc import MODES, LayerShape, descriptor_fields, pack_descriptor
 from edgetrain.hw.engine_top import ConvEngineTile
 
@@ -44,6 +45,15 @@ async def _offer(ctx, dut, fields):
     ctx.set(dut.desc.valid, 1)
     await ctx.tick()
     ctx.set(dut.desc.valid, 0)
+
+
+async def _refused(ctx, dut):
+    """Wait, while the engine checks the accepted descriptor, until busy falls."""
+    for _ in range(ConvEngine.CHECK_CYCLES):
+        if not ctx.get(dut.busy):
+            return
+        await ctx.tick()
+    pytest.fail(f"a malformed descriptor kept busy high for {ConvEngine.CHECK_CYCLES} cycles")
 
 
 async def _run_good(ctx, dut, fields):
@@ -95,6 +105,7 @@ def test_bad_descriptor_sets_error_and_stays_idle(name):
     async def bench(ctx, dut):
         ctx.set(dut.grad.ready, 1)
         await _offer(ctx, dut, BAD[name])
+        await _refused(ctx, dut)
         for _ in range(20):
             assert ctx.get(dut.error), "error did not rise"
             assert not ctx.get(dut.busy), "a malformed descriptor started the engine"
