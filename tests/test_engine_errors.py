@@ -27,8 +27,8 @@ def _beyond(**limits):
     return lambda mode, layer: descriptor_fields(CFG.replace(**limits), mode, layer)
 
 
-def _run(bench):
-    dut = ConvEngineTile(config=CFG)
+def _run(bench, cfg=CFG):
+    dut = ConvEngineTile(config=cfg)
     sim = Simulator(dut)
     sim.add_clock(1e-6)
 
@@ -131,3 +131,14 @@ def test_valid_descriptors_never_set_error():
         for i, lay in enumerate(layers):
             await _run_good(ctx, dut, descriptor_fields(CFG, MODES[i % 4], lay))
     _run(bench)
+
+
+def test_stochastic_descriptor_is_refused_without_stochastic_rounding():
+    # A build without the random generators rounds to nearest only: stochastic=1 is malformed.
+    async def bench(ctx, dut):
+        ctx.set(dut.grad.ready, 1)
+        await _offer(ctx, dut, GOOD | {"stochastic": 1})
+        await _refused(ctx, dut)
+        assert ctx.get(dut.error) and ctx.get(dut.desc.ready)
+        await _run_good(ctx, dut, GOOD | {"stochastic": 0})
+    _run(bench, CFG.replace(stochastic_rounding=False))

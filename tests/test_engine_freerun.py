@@ -1,0 +1,39 @@
+"""The free-running engine issues one tap per cycle when every tap ends a reduction.
+
+K = 1 layers with one input-channel tile make every FP/BP tap the last of its pixel, so each
+one needs a result-queue credit; a WU block of a K = 1 layer is one long reduction per
+weight block. With consumers that are always ready, the credits must never stall the
+address generator: the runs are bit-exact, count no stall cycle, and a layer with more
+taps takes exactly that many more busy cycles.
+"""
+
+import pytest
+
+from edgetrain.sim.engine_run import SMALL_CONFIG, run_engine_tb
+from edgetrain.sim.runner import SIM_ROOT
+
+T = SMALL_CONFIG.tm
+SIDES = (4, 8)
+
+
+def _layers(mode):
+    return [(mode, {"n": 1, "c": T, "h": s, "w": s, "m": T, "k": 1, "stride": 1, "pad": 0})
+            for s in SIDES]
+
+
+@pytest.fixture(scope="module")
+def results():
+    layers = [layer for mode in ("fp", "bp", "wu") for layer in _layers(mode)]
+    return run_engine_tb("icarus", layers=layers, backpressure=False,
+                         build_dir=SIM_ROOT / "engine" / "freerun-icarus")
+
+
+@pytest.mark.parametrize("mode", ["fp", "bp", "wu"])
+def test_one_tap_per_cycle_without_stalls(results, mode):
+    small, large = [r for r in results if r["mode"] == mode]
+    assert small["ok"] and large["ok"], (small["error"], large["error"])
+    assert small["stall_cycles"] == 0 and large["stall_cycles"] == 0
+    # Every tap uses all T x T multipliers: taps = useful MACs / T^2.
+    extra_taps = (large["macs"] - small["macs"]) // (T * T)
+    assert extra_taps == SIDES[1] ** 2 - SIDES[0] ** 2
+    assert large["busy_cycles"] - small["busy_cycles"] == extra_taps
