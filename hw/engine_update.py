@@ -112,7 +112,8 @@ class WeightUpdater(wiring.Component):
     def _apply_sgd(self, m, held, row, acc, row_addr):
         """Read each row of the block, update it in ``SGDUpdate``, write it back."""
         cfg, d, lanes = self._cfg, self.desc, self._cfg.update_lanes
-        m.submodules.sgd = sgd = SGDUpdate(lanes=lanes, acc_bits=cfg.acc_bits)
+        m.submodules.sgd = sgd = SGDUpdate(lanes=lanes, acc_bits=cfg.acc_bits,
+                                             stochastic=cfg.stochastic_rounding)
         m.submodules.write_addr = wfifo = fifo.SyncFIFO(width=len(self.mst.addr),
                                                         depth=sgd.latency + 4)
         m.d.comb += [sgd.g_shift.eq(d.shift), sgd.mu_q.eq(d.mu_q), sgd.lr_q.eq(d.lr_q),

@@ -43,13 +43,20 @@ def _check_bits(name, value, lo, hi):
         raise TypeError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
 
 
+def _check_flag(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+
+
 class RoundShift(wiring.Component):
     """Requantize ``lanes`` values by a shared ``shift``; a stall-together pipeline.
 
     A beat is ``value`` (per lane), ``shift``, ``stochastic`` and ``relu``, all sampled on an
     enabled cycle (``en`` high). The random word of each lane is sampled from ``rand``
-    exactly ``rand_delay`` enabled cycles later (ignored for nearest rounding). After
-    ``latency`` enabled cycles the beat's results are on the outputs:
+    exactly ``rand_delay`` enabled cycles later (ignored for nearest rounding). With
+    ``stochastic=False`` the unit rounds to nearest even only and has neither the
+    ``stochastic`` nor the ``rand`` port. After ``latency`` enabled cycles the beat's results
+    are on the outputs:
 
     * ``data``: ``requantize(value, shift, bits=out_bits)``, then ``max(., 0)`` if ``relu``;
     * ``mask``: ``relu`` and the requantized value > 0;
@@ -59,18 +66,21 @@ class RoundShift(wiring.Component):
     latency = 10
     rand_delay = 4
 
-    def __init__(self, *, lanes, in_bits, out_bits):
+    def __init__(self, *, lanes, in_bits, out_bits, stochastic=True):
         _check_bits("lanes", lanes, 1, 1024)
         _check_bits("in_bits", in_bits, 2, 64)
         _check_bits("out_bits", out_bits, 2, 32)
+        _check_flag("stochastic", stochastic)
         self._lanes, self._in_bits, self._out_bits = lanes, in_bits, out_bits
+        self._stochastic = stochastic
+        random = {"stochastic": In(1),
+                  "rand": In(data.ArrayLayout(unsigned(32), lanes))} if stochastic else {}
         super().__init__({
             "en": In(1),
             "value": In(data.ArrayLayout(signed(in_bits), lanes)),
             "shift": In(signed(8)),
-            "stochastic": In(1),
+            **random,
             "relu": In(1),
-            "rand": In(data.ArrayLayout(unsigned(32), lanes)),
             "data": Out(data.ArrayLayout(signed(out_bits), lanes)),
             "mask": Out(data.ArrayLayout(unsigned(1), lanes)),
             "sat": Out(data.ArrayLayout(unsigned(1), lanes)),
@@ -88,6 +98,11 @@ class RoundShift(wiring.Component):
     def out_bits(self):
         return self._out_bits
 
+    @property
+    def stochastic_rounding(self):
+        """Whether the unit can round stochastically (has ``stochastic`` and ``rand``)."""
+        return self._stochastic
+
     def _decode(self, m):
         """Stages 1-2: turn ``shift`` into the per-beat controls of the later stages."""
         w, b, en = self._in_bits, self._out_bits, self.en
@@ -98,14 +113,15 @@ class RoundShift(wiring.Component):
         # Stage 1: small shift amounts, each one compare and a mux away from ``shift``.
         ctl = {
             "right": s > 0,
-            "stochastic": self.stochastic & (s > 0),
             "relu": self.relu,
             "p": Mux(s > limit, limit - 32, Mux(big, s - 32, 0))[:pos_bits],
             "lsb_pos": Mux(s > w - 1, w - 1, s)[:pos_bits],
             "half_pos": Mux(big, 31, s - 1)[:5],
-            "rand_shift": Mux(big, 0, 32 - s)[:5],
             "final_shift": Mux(s < -b, 0, Mux(big, b + 32, s + b))[:(b + 32).bit_length()],
         }
+        if self._stochastic:
+            ctl |= {"stochastic": self.stochastic & (s > 0),
+                    "rand_shift": Mux(big, 0, 32 - s)[:5]}
         c1 = {k: stage(m, en, v, name=f"ctl1_{k}") for k, v in ctl.items()}
         # Stage 2: bit masks, as shifts of constants (a few LUT levels per bit, no chains).
         ones = Const(-1, w + 1)
@@ -126,7 +142,8 @@ class RoundShift(wiring.Component):
                  5: ("half", "half_m1", "rand_shift", "right", "stochastic", *late),
                  6: late, 7: late, 8: late, 9: ("relu",)}
         for k, names in needs.items():
-            c[k] = {x: stage(m, self.en, c[k - 1][x], name=f"ctl{k}_{x}") for x in names}
+            c[k] = {x: stage(m, self.en, c[k - 1][x], name=f"ctl{k}_{x}") for x in names
+                    if x in c[k - 1]}
         return c
 
     def elaborate(self, platform):
@@ -147,13 +164,13 @@ class RoundShift(wiring.Component):
         lsb = v2.bit_select(c[2]["lsb_pos"], 1)
         rbit4 = delay(m, en, sticky | lsb, 2, name=f"lane{n}_round_bit")
         # Stages 5-6: rounding bias (below 2**s2); the random word arrives in stage 5.
-        r5 = stage(m, en, self.rand[n] >> _coarse(c[4]["rand_shift"]),
-                   name=f"lane{n}_rand_coarse")
         rbit5 = stage(m, en, rbit4, name=f"lane{n}_round_bit_d")
-        nearest = Mux(rbit5, c[5]["half"], c[5]["half_m1"])
-        stochastic = r5 >> _fine(c[5]["rand_shift"])
-        bias = Mux(c[5]["right"], Mux(c[5]["stochastic"], stochastic, nearest), 0)
-        bias6 = stage(m, en, bias[:32], name=f"lane{n}_bias")
+        bias = Mux(rbit5, c[5]["half"], c[5]["half_m1"])
+        if self._stochastic:
+            r5 = stage(m, en, self.rand[n] >> _coarse(c[4]["rand_shift"]),
+                       name=f"lane{n}_rand_coarse")
+            bias = Mux(c[5]["stochastic"], r5 >> _fine(c[5]["rand_shift"]), bias)
+        bias6 = stage(m, en, Mux(c[5]["right"], bias, 0)[:32], name=f"lane{n}_bias")
         t6 = delay(m, en, t4, 2, name=f"lane{n}_pre_d")
         # Stage 7: the rounding add.
         u7 = stage(m, en, t6 + bias6, name=f"lane{n}_sum")
@@ -197,15 +214,20 @@ class Requantizer(wiring.Component):
     ``saturations`` counts saturated elements and ``amax`` holds the largest ``|acc|`` of the
     beats since ``clear`` was last high; a beat is included ``stats_delay`` cycles after it
     left on ``o``. Pulse ``clear`` while no beat is in flight.
+
+    ``stochastic=False`` builds a nearest-even-only unit without the random generator: it
+    ignores the ``stochastic`` and ``key`` inputs (its user must refuse stochastic requests).
     """
 
     stats_delay = 2
 
-    def __init__(self, *, lanes, acc_bits, out_bits=16):
+    def __init__(self, *, lanes, acc_bits, out_bits=16, stochastic=True):
         _check_bits("lanes", lanes, 1, 256)
         _check_bits("acc_bits", acc_bits, 2, 64)
         _check_bits("out_bits", out_bits, 2, 32)
+        _check_flag("stochastic", stochastic)
         self._lanes, self._acc_bits, self._out_bits = lanes, acc_bits, out_bits
+        self._stochastic = stochastic
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "acc": data.ArrayLayout(signed(acc_bits), lanes),
@@ -235,25 +257,34 @@ class Requantizer(wiring.Component):
         return self._out_bits
 
     @property
+    def stochastic_rounding(self):
+        """Whether the unit was built with stochastic rounding (else nearest-even only)."""
+        return self._stochastic
+
+    @property
     def latency(self):
         """Cycles from a beat's acceptance on ``i`` to its presentation on ``o``."""
         return STAGES + StreamPipeline.QUEUE_LATENCY
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.rng = rng = RngBits(lanes=self._lanes)
         m.submodules.core = core = RoundShift(lanes=self._lanes, in_bits=self._acc_bits,
-                                              out_bits=self._out_bits)
+                                              out_bits=self._out_bits,
+                                              stochastic=self._stochastic)
         pipe = StreamPipeline(m, i=self.i, o=self.o, stages=STAGES, extra_shape=self._lanes)
         en, lead = pipe.en, RngBits.latency - RoundShift.rand_delay
+        if self._stochastic:
+            m.submodules.rng = rng = RngBits(lanes=self._lanes)
+            m.d.comb += [
+                rng.en.eq(en), rng.key.eq(self.key), rng.index.eq(self.i.payload.index),
+                core.stochastic.eq(delay(m, en, self.stochastic, lead, name="stochastic")),
+                core.rand.eq(rng.bits),
+            ]
         m.d.comb += [
-            rng.en.eq(en), rng.key.eq(self.key), rng.index.eq(self.i.payload.index),
             core.en.eq(en),
             core.value.eq(delay(m, en, self.i.payload.acc, lead, name="acc")),
             core.shift.eq(delay(m, en, self.shift, lead, name="shift")),
-            core.stochastic.eq(delay(m, en, self.stochastic, lead, name="stochastic")),
             core.relu.eq(delay(m, en, self.relu, lead, name="relu")),
-            core.rand.eq(rng.bits),
             pipe.result.data.eq(core.data),
             pipe.result.mask.eq(core.mask),
             pipe.extra.eq(core.sat),

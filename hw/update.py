@@ -68,14 +68,20 @@ class SGDUpdate(wiring.Component):
 
     ``saturations`` counts saturation events (up to five per weight, as ``sgd_momentum``
     counts them) since ``clear``; a beat is included ``stats_delay`` cycles after it left.
+
+    ``stochastic=False`` builds a nearest-even-only unit without the three random
+    generators: it ignores ``stochastic``, the keys and ``index`` (its user must refuse
+    stochastic requests).
     """
 
     stats_delay = 1
 
-    def __init__(self, *, lanes, acc_bits):
+    def __init__(self, *, lanes, acc_bits, stochastic=True):
         _check("lanes", lanes, 1, 256)
         _check("acc_bits", acc_bits, 2, 64)
-        self._lanes, self._acc_bits = lanes, acc_bits
+        if not isinstance(stochastic, bool):
+            raise TypeError(f"stochastic must be True or False, not {stochastic!r}")
+        self._lanes, self._acc_bits, self._stochastic = lanes, acc_bits, stochastic
         words = data.ArrayLayout(signed(WORD), lanes)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
@@ -104,21 +110,31 @@ class SGDUpdate(wiring.Component):
         return self._acc_bits
 
     @property
+    def stochastic_rounding(self):
+        """Whether the unit was built with stochastic rounding (else nearest-even only)."""
+        return self._stochastic
+
+    @property
     def latency(self):
         """Cycles from a beat's acceptance on ``i`` to its presentation on ``o``."""
         return DEPTH + StreamPipeline.QUEUE_LATENCY
 
-    def _requantizer(self, m, en, name, in_bits, *, shift, stochastic, rand):
+    def _requantizer(self, m, en, name, in_bits, *, shift, at, key):
+        """A ``RoundShift`` whose beat starts at time ``at``; stochastic with ``key``'s words."""
         m.submodules[name] = core = RoundShift(lanes=self._lanes, in_bits=in_bits,
-                                               out_bits=WORD)
-        m.d.comb += [core.en.eq(en), core.shift.eq(shift), core.stochastic.eq(stochastic),
-                     core.rand.eq(rand)]
+                                               out_bits=WORD, stochastic=self._stochastic)
+        m.d.comb += [core.en.eq(en), core.shift.eq(shift)]
+        if self._stochastic:
+            m.d.comb += [core.stochastic.eq(delay(m, en, self.stochastic, at,
+                                                  name=f"{name}_stochastic")),
+                         core.rand.eq(self._random_words(m, en, key, at, f"{name}_rng"))]
         return core
 
-    def _random_words(self, m, en, key, lag, name):
-        """Return the lanes' random words for ``key``, ``lag`` cycles after they are ready."""
+    def _random_words(self, m, en, key, at, name):
+        """Return the lanes' random words, as a ``RoundShift`` starting at ``at`` wants them."""
         m.submodules[name] = rng = RngBits(lanes=self._lanes)
         m.d.comb += [rng.en.eq(en), rng.key.eq(key), rng.index.eq(self.i.payload.index)]
+        lag = at + RoundShift.rand_delay - RngBits.latency
         return delay(m, en, rng.bits, lag, name=f"{name}_lag")
 
     def elaborate(self, platform):
@@ -127,21 +143,15 @@ class SGDUpdate(wiring.Component):
                               extra_shape=5 * self._lanes)
         en = pipe.en
         beat = self.i.payload
-        stochastic = delay(m, en, self.stochastic, CORE_AT, name="stochastic")
-        lag = CORE_AT + RoundShift.rand_delay - RngBits.latency
         core_g = self._requantizer(
-            m, en, "requant_g", self._acc_bits, stochastic=stochastic,
-            shift=delay(m, en, self.g_shift, CORE_AT, name="g_shift"),
-            rand=self._random_words(m, en, self.key_g, lag, "rng_g"))
-        core_v = self._requantizer(
-            m, en, "requant_v", PRODUCT_BITS, shift=MU_FRAC, stochastic=stochastic,
-            rand=self._random_words(m, en, self.key_v, lag, "rng_v"))
+            m, en, "requant_g", self._acc_bits, at=CORE_AT, key=self.key_g,
+            shift=delay(m, en, self.g_shift, CORE_AT, name="g_shift"))
+        core_v = self._requantizer(m, en, "requant_v", PRODUCT_BITS, shift=MU_FRAC,
+                                   at=CORE_AT, key=self.key_v)
         lr_shift = Mux(self.lr_shift > 127, 127, self.lr_shift)[:8].as_signed()
         core_w = self._requantizer(
-            m, en, "requant_w", PRODUCT_BITS,
-            shift=delay(m, en, lr_shift, W_CORE_AT, name="lr_shift"),
-            stochastic=delay(m, en, stochastic, W_CORE_AT - CORE_AT, name="stochastic_w"),
-            rand=self._random_words(m, en, self.key_w, lag + W_CORE_AT - CORE_AT, "rng_w"))
+            m, en, "requant_w", PRODUCT_BITS, at=W_CORE_AT, key=self.key_w,
+            shift=delay(m, en, lr_shift, W_CORE_AT, name="lr_shift"))
         g_acc = delay(m, en, beat.g_acc, CORE_AT, name="g_acc")
         lr_q = delay(m, en, self.lr_q, V_AT, name="lr_q")
         master = delay(m, en, beat.master, W_AT, name="master")

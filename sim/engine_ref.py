@@ -220,10 +220,15 @@ def _tensor(rng, shape, bits=None):
 
 
 def random_case(rng, cfg, mode, layer=None, **limits):
-    """Draw operands and requantization settings for ``mode`` on a (random) layer."""
+    """Draw operands and requantization settings for ``mode`` on a (random) layer.
+
+    The rounding is random, or nearest when ``cfg`` has no stochastic rounding (drawn
+    either way, so the rest of the case does not depend on the knob).
+    """
     lay = layer or random_layer(rng, cfg, **limits)
+    rounding = str(rng.choice(numerics.ROUNDING_MODES))
     case = EngineCase(mode=mode, layer=lay,
-                      rounding=str(rng.choice(numerics.ROUNDING_MODES)),
+                      rounding=rounding if cfg.stochastic_rounding else "nearest",
                       key=int(rng.integers(0, 1 << 32)), relu=bool(rng.integers(0, 2)))
     xs, ws = (lay.n, lay.c, lay.h, lay.w), (lay.m, lay.c, lay.k, lay.k)
     ys = (lay.n, lay.m, lay.out_h, lay.out_w)

@@ -79,3 +79,12 @@ def test_update_runs_match_golden_model(lanes):
                             build_dir=SIM_ROOT / "update_lanes" / f"lanes{lanes}-icarus")
     assert len(results) == 6 and all(r["ok"] for r in results), results
     assert {r["rounding"] for r in results} == {"nearest", "stochastic"}
+
+
+def test_nearest_only_update_matches_golden_model():
+    # stochastic_rounding = false: the SGD unit has no random generators; nearest cases only.
+    cfg = SMALL_CONFIG.replace(update_lanes=2, stochastic_rounding=False)
+    results = run_engine_tb("icarus", config=cfg, modes=("update",), shapes=4, seed=11,
+                            build_dir=SIM_ROOT / "update_lanes" / "nearest-icarus")
+    assert len(results) == 4 and all(r["ok"] for r in results), results
+    assert {r["rounding"] for r in results} == {"nearest"}

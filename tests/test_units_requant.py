@@ -30,8 +30,10 @@ def collect(payload):
     return {"data": [int(v) for v in payload.data], "mask": [int(v) for v in payload.mask]}
 
 
-def run_requant(beats, *, lanes, acc_bits, out_bits=16, seed=0, p_valid=0.8, p_ready=0.6):
-    dut = Requantizer(lanes=lanes, acc_bits=acc_bits, out_bits=out_bits)
+def run_requant(beats, *, lanes, acc_bits, out_bits=16, seed=0, p_valid=0.8, p_ready=0.6,
+                stochastic=True):
+    dut = Requantizer(lanes=lanes, acc_bits=acc_bits, out_bits=out_bits,
+                      stochastic=stochastic)
     return run_stream(dut, beats, apply=apply_beat(dut), collect=collect,
                       stats=("saturations", "amax"), p_valid=p_valid, p_ready=p_ready,
                       seed=seed)

@@ -27,8 +27,8 @@ def collect(payload):
             "velocity": [int(v) for v in payload.velocity]}
 
 
-def run_update(beats, *, lanes, seed=0, p_valid=0.8, p_ready=0.6):
-    dut = SGDUpdate(lanes=lanes, acc_bits=ACC_BITS)
+def run_update(beats, *, lanes, seed=0, p_valid=0.8, p_ready=0.6, stochastic=True):
+    dut = SGDUpdate(lanes=lanes, acc_bits=ACC_BITS, stochastic=stochastic)
     return run_stream(dut, beats, apply=apply_beat(dut), collect=collect,
                       stats=("saturations",), p_valid=p_valid, p_ready=p_ready, seed=seed)
 
