@@ -1,10 +1,10 @@
-"""The conv engine's address generator: one layer's loop nest, one tap per cycle.
+"""The conv engine's address generator: one layer's loop nest, one tap per cycle, no multiplier.
 
 FP and BP walk pixels outside and the reduction inside (output-stationary)::
 
     n > out_tile > oy > ox > red_tile > ky > kx
 
-WU walks weight blocks outside and the batch-and-pixel reduction inside::
+WU and UPDATE walk weight blocks outside and the batch-and-pixel reduction inside::
 
     out_tile > red_tile > ky > kx > n > oy > ox
 
@@ -13,11 +13,37 @@ input). BP computes ``dx`` at position ``y`` from the taps that do not land on t
 dilation zeros: ``ky = r, r + s, ...`` with ``r = (y + pad) mod s`` reading
 ``dy[(y + pad - ky) / s]``. The dy row walks down while ``ky`` walks up, which is the 180-degree
 weight rotation; taps of the dilation zeros are skipped, not computed. A position whose
-``r >= K`` has no tap at all and is issued as one null tap (zero data, no useful MACs).
+``r >= K`` has no tap at all and is issued as one *null* tap (``ky = r``, ``kx = r``).
 
-Pipeline: counters (S0) -> coordinates (C) -> address products (P) -> address sums (A).
-Everything advances when ``en`` is high; ``tap`` and ``tap_valid`` are the A registers.
+Each tap carries (``T = tm``, ``d`` the descriptor, sums wrap at the field's width):
+
+* ``act_addr = n * act_n + rt * act_plane + (iy * in_w + ix if inb else 0)``
+* ``out_addr = n * out_n + ot * out_plane + oy * out_w + ox``
+* ``w_addr = ot * w_out + rt * w_red + (ky * kernel + kx if real else 0)``
+* ``idx = n * idx_n + ot * idx_tile + oy * out_w + ox`` (the element index for rounding)
+* ``real``: ``ky < kernel`` and ``kx < kernel`` (low only for a null tap); ``inb``: real and
+  ``(iy, ix)`` inside ``in_h x in_w``;
+* ``first``/``last``: the first and last tap of one reduction (one output pixel in FP/BP,
+  one weight block in WU/UPDATE); ``done``: the last tap of the run;
+* ``out_lanes = min(T, out_ch - ot * T)``, ``red_lanes = min(T, red_ch - rt * T)``.
+
+No address is multiplied at run time (no DSP block): every product above is a running sum
+kept next to its loop counter, which adds its stride when the counter steps and reloads its
+start value when the counter wraps. The loop order only decides when a counter steps, so both
+orders share the same sums. The input row term ``iy * in_w`` is the sum of an ``oy`` part
+(FP/WU ``oy * s * in_w``; BP ``(floor((oy + pad) / s) - floor(pad / s)) * in_w``, which in
+stride 2 steps on every other ``oy``), a ``ky`` part (``+-in_w`` per kernel step: the dy row
+walks down in BP) and the constant ``-pad * in_w`` (BP ``+floor(pad / s) * in_w``), a
+shift-add over the few bits of ``pad``.
+
+Pipeline: counters and running sums (S) -> coordinates, bounds and pairwise sums (C) ->
+bounds-selected row terms (P) -> addresses (A). Every wide sum (addresses, ``idx``) is one
+carry chain between registers; only the narrow coordinate arithmetic of C (a few bits) chains
+an add into a compare. Everything advances when ``en`` is high; ``tap`` and ``tap_valid`` are
+the A registers.
 """
+
+from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
@@ -39,6 +65,23 @@ def _bits(v):
     return max(1, int(v).bit_length())
 
 
+def _scaled(value, factor):
+    """Return ``value * factor`` for a constant ``factor`` as shifts and adds (never a DSP)."""
+    terms = [value << i for i in range(factor.bit_length()) if factor >> i & 1]
+    return sum(terms[1:], terms[0]) if terms else Const(0)
+
+
+@dataclass(frozen=True)
+class _RunningSum:
+    """``reg`` holds the address term of loop ``counter``: ``init`` at start, ``+ stride``
+    when the counter steps, ``reload`` when it wraps."""
+    reg: Signal
+    counter: str
+    stride: object
+    init: object = 0
+    reload: object = 0
+
+
 def TapLayout(cfg):
     """Return the layout of one generated tap for configuration ``cfg``."""
     lanes = _bits(cfg.tm)
@@ -55,10 +98,10 @@ class AddressGenerator(wiring.Component):
 
     ``desc`` must be held from ``start`` until ``running`` and ``tap_valid`` are low. A
     ``start`` pulse (only while idle) begins a run. Each cycle with ``en`` high every stage
-    advances; ``tap`` is valid when ``tap_valid`` is high. ``tap.first``/``tap.last`` mark
-    the first and last tap of one reduction (one output pixel in FP/BP, one weight block in
-    WU), ``tap.done`` the last tap of the run, ``tap.inb`` a tap whose input lies inside the
-    tensor, ``tap.real`` a tap of the kernel (not a BP null tap).
+    advances and a valid ``tap`` is consumed; ``tap`` is valid when ``tap_valid`` is high.
+    The taps and their fields are those of the module docstring, in loop order, one per
+    cycle with ``en`` high from the first tap to the last (no bubbles): the first tap is on
+    ``tap`` after the third cycle with ``en`` high that follows the ``start`` cycle.
     """
 
     def __init__(self, *, config):
@@ -93,6 +136,43 @@ class AddressGenerator(wiring.Component):
         wu = (d.mode == MODES.index("wu")) | (d.mode == MODES.index("update"))
         step = Mux(bp & d.stride2, 2, 1)
         cnt = self._counters()
+        last = self._lasts(m, cnt, step)
+
+        def phase(pos):
+            # BP's first tap along an axis: (pos + pad) mod 2 for stride 2, else 0.
+            return bp & d.stride2 & (pos[0] ^ d.pad[0])
+
+        carry = {k: Mux(wu, c_block, c_pixel) for k, c_pixel, c_block in zip(
+            _ORDERS["pixel"], *(self._carries(_ORDERS[o], last) for o in _ORDERS))}
+        nxt = {k: Mux(carry[k], Mux(last[k], 0, cnt[k] + 1), cnt[k]) for k in ("oy", "ox")}
+        starts = dict(ky=phase(nxt["oy"]), kx=phase(nxt["ox"]))
+        sums = self._running_sums(m, cnt, bp, phase(cnt["oy"]), phase(Const(0, 1)),
+                                  starts["ky"])
+
+        s0_valid, first = Signal(), Signal()
+        m.d.comb += self.running.eq(s0_valid)
+        with m.If(self.start):
+            m.d.sync += [s0_valid.eq(1), first.eq(1)]
+            m.d.sync += [c.eq(0) for k, c in cnt.items() if k not in ("ky", "kx")]
+            m.d.sync += [cnt["ky"].eq(phase(Const(0, 1))), cnt["kx"].eq(phase(Const(0, 1)))]
+            m.d.sync += [s.reg.eq(s.init) for s in sums.values()]
+        with m.Elif(self.en & s0_valid):
+            for k, c in cnt.items():
+                inc = c + (step if k in ("ky", "kx") else 1)
+                m.d.sync += c.eq(Mux(carry[k], Mux(last[k], starts.get(k, 0), inc), c))
+            for s in sums.values():
+                with m.If(carry[s.counter]):
+                    m.d.sync += s.reg.eq(Mux(last[s.counter], s.reload, s.reg + s.stride))
+            done = Cat(*last.values()).all()
+            m.d.sync += [first.eq(self._last_red(wu, last)), s0_valid.eq(~done)]
+
+        stage_c = self._coordinate_stage(m, cnt, sums, last, first, s0_valid, bp, wu)
+        self._address_stages(m, stage_c, self._row_offset(m, bp))
+        return m
+
+    def _lasts(self, m, cnt, step):
+        """Return per counter "at its last value" against registered loop bounds."""
+        d = self.desc
         # Loop bounds minus one, registered: the descriptor is constant during a run, and
         # the counters' carry logic then compares against registers, not subtractors.
         bounds = dict(n=d.batch, ot=d.out_tiles, rt=d.red_tiles, oy=d.out_h, ox=d.out_w)
@@ -103,59 +183,69 @@ class AddressGenerator(wiring.Component):
         last = {k: cnt[k] == top[k] for k in bounds}
         last["ky"] = cnt["ky"] >= k_top
         last["kx"] = cnt["kx"] >= k_top
-
-        def phase(pos):
-            # BP's first tap along an axis: (pos + pad) mod 2 for stride 2, else 0.
-            return bp & d.stride2 & (pos[0] ^ d.pad[0])
-
-        s0_valid, first = Signal(), Signal()
-        m.d.comb += self.running.eq(s0_valid)
-        with m.If(self.start):
-            m.d.sync += [s0_valid.eq(1), first.eq(1)]
-            m.d.sync += [c.eq(0) for k, c in cnt.items() if k not in ("ky", "kx")]
-            m.d.sync += [cnt["ky"].eq(phase(Const(0, 1))), cnt["kx"].eq(phase(Const(0, 1)))]
-        with m.Elif(self.en & s0_valid):
-            for order_name, cond in (("pixel", ~wu), ("block", wu)):
-                with m.If(cond):
-                    nxt = self._advance(_ORDERS[order_name], cnt, last, step, phase)
-                    m.d.sync += [cnt[k].eq(v) for k, v in nxt.items()]
-            done = Cat(*last.values()).all()
-            m.d.sync += [first.eq(self._last_red(wu, last)), s0_valid.eq(~done)]
-
-        coords = self._coordinate_stage(m, cnt, last, first, s0_valid, bp, wu)
-        self._address_stages(m, coords)
-        return m
+        return last
 
     @staticmethod
-    def _advance(order, cnt, last, step, phase):
-        """Return the next counter values for loop order ``order`` (outer first)."""
-        nxt = {}
-        for i, name in enumerate(order):
-            inner = [last[o] for o in order[i + 1:]]
-            carry = Cat(*inner).all() if inner else Const(1)
-            if name in ("ky", "kx"):
-                pos = {"ky": "oy", "kx": "ox"}[name]
-                start = phase(nxt[pos]) if pos in nxt else 0
-                inc = cnt[name] + step
-            else:
-                start, inc = 0, cnt[name] + 1
-            nxt[name] = Mux(carry, Mux(last[name], start, inc), cnt[name])
-        return nxt
+    def _carries(order, last):
+        """Return per counter of loop order ``order``: every inner counter is at its last."""
+        return [Cat(*(last[o] for o in order[order.index(k) + 1:])).all()
+                if k != order[-1] else Const(1) for k in _ORDERS["pixel"]]
 
     @staticmethod
     def _last_red(wu, last):
         return Mux(wu, Cat(*(last[k] for k in _REDUCTION["block"])).all(),
                    Cat(*(last[k] for k in _REDUCTION["pixel"])).all())
 
-    def _coordinate_stage(self, m, cnt, last, first, s0_valid, bp, wu):
-        """Stage C: input coordinates, bounds, lane counts (registered)."""
+    def _running_sums(self, m, cnt, bp, y_phase, first_phase, ky_phase):
+        """Return the running sums that replace the address products, by name.
+
+        ``y_phase``: BP's stride-2 phase of the current ``oy``; ``first_phase``: of
+        ``oy = 0``; ``ky_phase``: of the ``oy`` that follows a ``ky`` wrap.
+        """
+        d, tap = self.desc, self.tap
+        act, out, wgt = len(tap.act_addr), len(tap.out_addr), len(tap.w_addr)
+        # Strides that depend on the mode, registered like the loop bounds.
+        row_step, ky_row_step = Signal(act), Signal(act)
+        ky_w_step = Signal(wgt)
+        m.d.sync += [row_step.eq(Mux(bp, d.in_w, d.in_w << d.stride2)),
+                     ky_row_step.eq(Mux(bp, -d.in_w, d.in_w)),    # BP: dy row walks down
+                     ky_w_step.eq(d.kernel << (bp & d.stride2))]
+        # BP stride 2: floor((oy + pad) / 2) steps on every other oy.
+        oy_row_step = Mux(bp & d.stride2 & ~y_phase, 0, row_step)
+
+        def rsum(name, counter, width, stride, init=0, reload=0):
+            return _RunningSum(Signal(width, name=f"sum_{name}"), counter, stride, init, reload)
+        sums = [
+            rsum("n_act", "n", act, d.act_n), rsum("rt_act", "rt", act, d.act_plane),
+            rsum("oy_row", "oy", act, oy_row_step), rsum("ky_row", "ky", act, ky_row_step),
+            rsum("n_out", "n", out, d.out_n), rsum("ot_out", "ot", out, d.out_plane),
+            rsum("oy_pix", "oy", 2 * len(cnt["oy"]), d.out_w),
+            rsum("ot_w", "ot", wgt, d.w_out), rsum("rt_w", "rt", wgt, d.w_red),
+            rsum("ky_w", "ky", wgt, ky_w_step, Mux(first_phase, d.kernel, 0),
+                 Mux(ky_phase, d.kernel, 0)),
+            rsum("n_idx", "n", 32, d.idx_n), rsum("ot_idx", "ot", 32, d.idx_tile)]
+        sums = {s.reg.name[len("sum_"):]: s for s in sums}
+        return sums
+
+    def _row_offset(self, m, bp):
+        """Return the registered row term of ``oy = ky = 0``: FP ``-pad * in_w``, BP
+        ``(pad >> stride2) * in_w`` (two cycles after the descriptor is valid)."""
+        d = self.desc
+        width = len(self.tap.act_addr)
+        rows = Mux(bp & d.stride2, d.pad >> 1, d.pad)
+        # pad is a few bits wide: a shift-add over its bits, not a multiplier.
+        partial = [Mux(rows[i], d.in_w << i, 0) for i in range(len(d.pad))]
+        pad_rows, offset = Signal(width), Signal(width)
+        m.d.sync += [pad_rows.eq(sum(partial[1:], partial[0])),
+                     offset.eq(Mux(bp, pad_rows, -pad_rows))]
+        return offset
+
+    def _coordinate_stage(self, m, cnt, sums, last, first, s0_valid, bp, wu):
+        """Stage C: input coordinates, bounds, lane counts and pairwise sums (registered)."""
         d, t = self.desc, self._cfg.tm
+        v = {k: s.reg for k, s in sums.items()}
         size = _bits(self._cfg.max_size) + 3
-        c = {k: Signal.like(v, name=f"cs_{k}") for k, v in cnt.items()}
-        iy, ix = Signal(signed(size)), Signal(signed(size))
-        valid, inb, real = Signal(), Signal(), Signal()
-        flags = {k: Signal(name=f"cs_{k}") for k in ("first", "last", "done")}
-        lanes = {k: Signal(range(t + 1), name=f"cs_{k}") for k in ("out_lanes", "red_lanes")}
+        y, x = Signal(signed(size)), Signal(signed(size))
 
         def in_pos(o, k):
             fwd = Mux(d.stride2, o << 1, o) - d.pad + k
@@ -163,52 +253,48 @@ class AddressGenerator(wiring.Component):
             return Mux(bp, back, fwd)
 
         def lane_count(chans, tile):
-            rest = (chans - tile * t).as_signed()
+            rest = (chans - _scaled(tile, t)).as_signed()
             return Mux(rest >= t, t, rest)
 
-        y, x = in_pos(cnt["oy"], cnt["ky"]), in_pos(cnt["ox"], cnt["kx"])
+        m.d.comb += [y.eq(in_pos(cnt["oy"], cnt["ky"])), x.eq(in_pos(cnt["ox"], cnt["kx"]))]
         is_real = (cnt["ky"] < d.kernel) & (cnt["kx"] < d.kernel)
         inside = is_real & (y >= 0) & (y < d.in_h) & (x >= 0) & (x < d.in_w)
-        with m.If(self.en):
-            m.d.sync += [c[k].eq(v) for k, v in cnt.items()]
-            m.d.sync += [valid.eq(s0_valid), inb.eq(inside), real.eq(is_real),
-                         iy.eq(Mux(inside, y, 0)), ix.eq(Mux(inside, x, 0)),
-                         flags["first"].eq(first), flags["last"].eq(self._last_red(wu, last)),
-                         flags["done"].eq(Cat(*last.values()).all()),
-                         lanes["out_lanes"].eq(lane_count(d.out_ch, cnt["ot"])),
-                         lanes["red_lanes"].eq(lane_count(d.red_ch, cnt["rt"]))]
-            m.d.sync += c["ky"].eq(Mux(is_real, cnt["ky"], 0))
-        return dict(c=c, iy=iy, ix=ix, valid=valid, inb=inb, real=real, **flags, **lanes)
-
-    def _address_stages(self, m, s):
-        """Stages P (products, registered) and A (sums, registered = the tap outputs)."""
-        d, c = self.desc, s["c"]
-        products = {
-            "act": (c["n"] * d.act_n, c["rt"] * d.act_plane, s["iy"].as_unsigned() * d.in_w),
-            "out": (c["n"] * d.out_n, c["ot"] * d.out_plane, c["oy"] * d.out_w),
-            "w": (c["ot"] * d.w_out, c["rt"] * d.w_red, c["ky"] * d.kernel),
-            "idx": (c["n"] * d.idx_n, c["ot"] * d.idx_tile),
-        }
-        preg = {k: [Signal(len(e), name=f"p_{k}{i}") for i, e in enumerate(v)]
-                for k, v in products.items()}
-        passed = {k: Signal.like(s[k], name=f"p_{k}")
-                  for k in ("valid", "inb", "real", "first", "last", "done", "out_lanes",
-                            "red_lanes", "ix")}
-        pix = {k: Signal.like(c[k], name=f"p_{k}") for k in ("ox", "kx")}
-        with m.If(self.en):
-            for k, exprs in products.items():
-                m.d.sync += [r.eq(e) for r, e in zip(preg[k], exprs)]
-            m.d.sync += [passed[k].eq(s[k]) for k in passed]
-            m.d.sync += [pix[k].eq(c[k]) for k in pix]
         tap = self.tap
+        values = dict(
+            valid=s0_valid, inb=inside, real=is_real, ix=x.as_unsigned(),
+            first=first, last=self._last_red(wu, last), done=Cat(*last.values()).all(),
+            out_lanes=lane_count(d.out_ch, cnt["ot"]), red_lanes=lane_count(d.red_ch, cnt["rt"]),
+            act_base=v["n_act"] + v["rt_act"], act_row=v["oy_row"] + v["ky_row"],
+            out_base=v["n_out"] + v["ot_out"], out_pix=v["oy_pix"] + cnt["ox"],
+            w_base=v["ot_w"] + v["rt_w"], w_kernel=Mux(is_real, v["ky_w"] + cnt["kx"], 0),
+            idx_base=v["n_idx"] + v["ot_idx"])
+        widths = dict(valid=1, inb=1, real=1, ix=size, first=1, last=1, done=1,
+                      out_lanes=len(tap.out_lanes), red_lanes=len(tap.red_lanes),
+                      act_base=len(tap.act_addr), act_row=len(tap.act_addr),
+                      out_base=len(tap.out_addr), out_pix=len(v["oy_pix"]) + 1,
+                      w_base=len(tap.w_addr), w_kernel=len(tap.w_addr), idx_base=32)
+        regs = {k: Signal(w, name=f"cs_{k}") for k, w in widths.items()}
         with m.If(self.en):
+            m.d.sync += [regs[k].eq(values[k]) for k in regs]
+        return regs
+
+    def _address_stages(self, m, c, row_offset):
+        """Stages P (bounds select the row terms) and A (addresses = the tap outputs)."""
+        tap = self.tap
+        p = {k: Signal.like(c[k], name=f"p_{k}") for k in c
+             if k not in ("act_row", "ix", "act_base")}
+        act_base, act_pix = Signal.like(c["act_base"]), Signal.like(c["act_row"])
+        with m.If(self.en):
+            m.d.sync += [p[k].eq(c[k]) for k in p]
+            m.d.sync += [act_base.eq(c["act_base"] + Mux(c["inb"], row_offset, 0)),
+                         act_pix.eq(Mux(c["inb"], c["act_row"] + c["ix"], 0))]
             m.d.sync += [
-                self.tap_valid.eq(passed["valid"]),
-                tap.act_addr.eq(sum(preg["act"]) + passed["ix"].as_unsigned()),
-                tap.out_addr.eq(sum(preg["out"]) + pix["ox"]),
-                tap.w_addr.eq(sum(preg["w"]) + pix["kx"]),
-                tap.idx.eq(sum(preg["idx"]) + preg["out"][2] + pix["ox"]),
+                self.tap_valid.eq(p["valid"]),
+                tap.act_addr.eq(act_base + act_pix),
+                tap.out_addr.eq(p["out_base"] + p["out_pix"]),
+                tap.w_addr.eq(p["w_base"] + p["w_kernel"]),
+                tap.idx.eq(p["idx_base"] + p["out_pix"]),
             ]
-            m.d.sync += [getattr(tap, k).eq(passed[k])
+            m.d.sync += [getattr(tap, k).eq(p[k])
                          for k in ("inb", "real", "first", "last", "done", "out_lanes",
                                    "red_lanes")]
