@@ -38,18 +38,18 @@ taps included as the standard MAC count does; BP's skipped dilation-zero taps ex
 ``stall_cycles``, ``saturations`` and ``amax`` (largest |accumulator| requantized).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import ConfigError
 from .addrgen import AddressGenerator, TapLayout
 from .config import AcceleratorConfig
+from .engine_check import DescriptorCheck
 from .engine_desc import MODES, DescriptorLayout
 from .engine_update import WeightUpdater, master_port_shape
 from .memport import MemoryPortSignature
 from .pe_array import PEArray
-from .pipe import stage
 from .requant import Requantizer
 
 __all__ = ["ConvEngine", "CounterLayout", "port_shapes"]
@@ -104,7 +104,7 @@ class ConvEngine(wiring.Component):
     The buffer ports are used only while ``busy``.
 
     A malformed descriptor is refused: ``busy`` falls with ``error`` high at most
-    ``CHECK_CYCLES`` cycles after acceptance, and ``error`` stays high until the next
+    ``check_cycles`` cycles after acceptance, and ``error`` stays high until the next
     descriptor is accepted. Malformed are: a zero batch, tile count, channel count, size or
     kernel; a batch, channel count, kernel or layer input side above the config's maximum;
     ``pad >= kernel``; a tile count other than ``ceil(ch / T)``; an output side other than
@@ -114,8 +114,6 @@ class ConvEngine(wiring.Component):
     Such a descriptor is not run: the buffers are untouched and ``desc`` is ready again.
     """
 
-    CHECK_CYCLES = 5
-
     def __init__(self, *, config):
         if not isinstance(config, AcceleratorConfig):
             raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
@@ -123,6 +121,7 @@ class ConvEngine(wiring.Component):
             raise ConfigError(f"the conv engine needs tm == tn (BP reads weight blocks "
                               f"transposed), not tm={config.tm}, tn={config.tn}")
         self._cfg = config
+        self._check = DescriptorCheck(config=config)
         ports = {name: Out(MemoryPortSignature(addr_bits=a, data_bits=d))
                  for name, (a, d) in port_shapes(config).items()}
         super().__init__({
@@ -138,13 +137,19 @@ class ConvEngine(wiring.Component):
     def config(self):
         return self._cfg
 
+    @property
+    def check_cycles(self):
+        """Cycles from a descriptor's acceptance to the fall of ``busy`` if it is refused."""
+        return self._check.latency + 2
+
     def elaborate(self, platform):
         m = Module()
         cfg, t = self._cfg, self._cfg.tm
         m.submodules.addrgen = ag = AddressGenerator(config=cfg)
         m.submodules.pe = pe = PEArray(tm=t, tn=t, acc_bits=cfg.acc_bits,
                                        side_bits=TapLayout(cfg).size)
-        m.submodules.requant = rq = Requantizer(lanes=t, acc_bits=cfg.acc_bits)
+        m.submodules.requant = rq = Requantizer(lanes=t, acc_bits=cfg.acc_bits,
+                                                stochastic=cfg.stochastic_rounding)
         m.submodules.pending_addr = addr_fifo = fifo.SyncFIFO(
             width=len(self.out.addr), depth=rq.latency + 4)
         m.submodules.updater = upd = WeightUpdater(config=cfg, grad_layout=GradLayout(cfg))
@@ -194,88 +199,18 @@ class ConvEngine(wiring.Component):
         accept = self.desc.valid & self.desc.ready
         start, checking, go = Signal(), Signal(), Signal()
         m.d.comb += self.desc.ready.eq(~self.busy)
-        m.d.sync += [go.eq(accept), start.eq(0)]
+        m.d.sync += go.eq(accept)
         with m.If(accept):
             m.d.sync += [cur.eq(self.desc.payload), self.busy.eq(1), self.error.eq(0),
                          checking.eq(1)]
-        done, bad = self._check(m, cur, go)
+        m.submodules.check = check = self._check
+        m.d.comb += [check.desc.eq(cur), check.start.eq(go), start.eq(check.done & ~check.bad)]
+        done, bad = check.done, check.bad
         with m.If(done):
             m.d.sync += checking.eq(0)
             with m.If(bad):
                 m.d.sync += [self.error.eq(1), self.busy.eq(0)]
-            with m.Else():
-                m.d.sync += start.eq(1)
         return start, checking
-
-    def _check(self, m, d, go):
-        """Check the held descriptor ``d`` in three registered steps after ``go``.
-
-        Return ``(done, bad)``: ``done`` pulses three cycles after ``go``; ``bad`` is valid
-        with it and high when ``d`` cannot run or would compute wrong results.
-        """
-        cfg, t = self._cfg, self._cfg.tm
-        one = Const(1)
-        fields = ("batch", "out_tiles", "red_tiles", "out_ch", "red_ch", "out_h", "out_w",
-                  "in_h", "in_w", "kernel")
-        flags = [d[f] == 0 for f in fields]
-        flags += [d.kernel > cfg.max_kernel, d.pad >= d.kernel, d.batch > cfg.max_batch,
-                  d.out_ch > cfg.max_channels, d.red_ch > cfg.max_channels]
-        if not getattr(cfg, "stochastic_rounding", True):
-            flags.append(d.stochastic)
-        # Step 1: register the simple flags, the tile products, the geometry sums and the
-        # extents' products.
-        early = stage(m, one, Cat(*flags).any(), name="check_flags")
-        tiles = {s: stage(m, one, d[f"{s}_tiles"] * t, name=f"check_{s}_tiles_t")
-                 for s in ("out", "red")}
-        geometry = self._geometry_terms(m, d)
-        extents = self._extent_terms(m, d)
-        # Step 2: compares on the registered values.
-        late = [(tiles[s] < d[f"{s}_ch"]) | (tiles[s] >= d[f"{s}_ch"] + t) for s in tiles]
-        late += [g(*v) for g, v in geometry]
-        sums = {k: stage(m, one, sum(v), name=f"check_{k}_last") for k, v in extents.items()}
-        flags2 = stage(m, one, Cat(early, *late).any(), name="check_flags2")
-        # Step 3: the extents against the buffer depths.
-        bad_ext = Cat(sums["act"] > cfg.input_depth, sums["out"] > cfg.output_depth,
-                      sums["wgt"] > cfg.weight_depth).any()
-        bad = stage(m, one, flags2 | bad_ext, name="check_bad")
-        done = [Signal(name=f"check_step{k}") for k in range(3)]
-        m.d.sync += [r.eq(v) for r, v in zip(done, [go, *done])]
-        return done[-1], bad
-
-    def _geometry_terms(self, m, d):
-        """Per axis: the layer's input side above ``max_size``, or a wrong output side.
-
-        Return ``[(compare, registered operands)]``; ``compare(*operands)`` is the flag.
-        """
-        bp = d.mode == MODES.index("bp")
-        terms = []
-        for out, inp in (("out_h", "in_h"), ("out_w", "in_w")):
-            # BP runs the layer backwards: its out side is the layer's input, its in the output.
-            side, result = Mux(bp, d[out], d[inp]), Mux(bp, d[inp], d[out])
-            # (side + 2 pad - K) // s + 1 == (side + 2 pad + s - K) >> (s - 1), and is
-            # negative, so never equal, when K exceeds the padded input.
-            reach = stage(m, Const(1), (side + (d.pad << 1) + 1 + d.stride2 - d.kernel).as_signed(),
-                          name=f"check_{out}_reach")
-            big = stage(m, Const(1), side > self._cfg.max_size, name=f"check_{inp}_big")
-            res = stage(m, Const(1), result, name=f"check_{out}_result")
-            terms.append((lambda r, b, o: b | ((r >> d.stride2) != o), (reach, big, res)))
-        return terms
-
-    def _extent_terms(self, m, d):
-        """Per buffer: the registered terms of the run's last row (every loop at its end)."""
-        def reg(value, name):
-            return stage(m, Const(1), value, name=f"check_{name}")
-        return {
-            "act": [reg((d.batch - 1) * d.act_n, "act_n"),
-                    reg((d.red_tiles - 1) * d.act_plane, "act_plane"),
-                    reg(d.in_h * d.in_w, "act_hw")],
-            "out": [reg((d.batch - 1) * d.out_n, "out_n"),
-                    reg((d.out_tiles - 1) * d.out_plane, "out_plane"),
-                    reg(d.out_h * d.out_w, "out_hw")],
-            "wgt": [reg((d.out_tiles - 1) * d.w_out, "w_out"),
-                    reg((d.red_tiles - 1) * d.w_red, "w_red"),
-                    reg(d.kernel * d.kernel, "kk")],
-        }
 
     def _reads(self, m, tap, go, wu):
         """Request the buffer reads of the tap at the address generator's output."""
