@@ -11,12 +11,21 @@ Shift range
     ``out_bits`` saturates every non-zero value; a right shift by ``s > in_bits + 31`` gives
     the same result as ``in_bits + 31`` (for nearest rounding every ``s >= in_bits`` gives 0).
 
-How a right shift by ``s`` is computed
-    ``s = p + s2`` with ``s2 = min(s, 32)``: the value is first shifted right by ``p`` (with a
-    sticky bit of what fell off), a rounding bias below ``2**s2`` is added and the sum is shifted
-    right by ``s2``. Nearest-even uses the bias ``2**(s2-1) - 1 + (lsb | sticky)`` where
-    ``lsb`` is bit ``s`` of the value; stochastic uses the top ``s2`` bits of the random word
-    (for ``s > 32`` the whole word, which equals adding ``word << (s-32)`` before shifting).
+How a shift by ``s`` is computed (one funnel shift, then an increment)
+    With ``s`` clamped to ``-out_bits .. in_bits + 31`` and ``a = s + out_bits``, one barrel
+    shift gives ``Y = (value << (32 + out_bits)) >> a``: its low 32 bits are the 32 bits of
+    ``value`` just below bit ``s`` (the fraction ``f``, zeros below bit 0), the next
+    ``out_bits + 1`` bits are ``q = floor(value / 2**s)`` when ``q`` fits in them, which is
+    the case exactly when no two neighbouring bits of ``value`` at or above bit ``a`` differ
+    (a mask test, not a shift). The result is ``q + inc``, saturated:
+
+    * nearest even: ``inc = f[31] and (f[30:0] or sticky or q[0])``, ``sticky`` being any bit
+      of ``value`` below ``f`` (only for ``s > 32``);
+    * stochastic: ``inc`` is the carry out of ``f + word`` (32 bits). For ``s <= 32`` the low
+      ``32 - s`` bits of ``f`` are zero, so this is the carry of adding the top ``s`` bits of
+      the word below bit ``s``; for ``s > 32`` it is ``((value >> (s - 32)) + word) >> 32``
+      minus ``q``. Both are ``numerics``' definitions. For ``s <= 0``, ``f = 0`` and
+      ``inc = 0`` in either mode.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -63,7 +72,7 @@ class RoundShift(wiring.Component):
     * ``sat``: the lane's requantized value was saturated (before the ReLU).
     """
 
-    latency = 10
+    latency = 7
     rand_delay = 4
 
     def __init__(self, *, lanes, in_bits, out_bits, stochastic=True):
@@ -104,43 +113,31 @@ class RoundShift(wiring.Component):
         return self._stochastic
 
     def _decode(self, m):
-        """Stages 1-2: turn ``shift`` into the per-beat controls of the later stages."""
+        """Stages 1-2: turn ``shift`` into the shift amount and the masks of stage 3."""
         w, b, en = self._in_bits, self._out_bits, self.en
         s = self.shift
-        limit = min(w + 31, 127)  # shifts above it give the same results as it
-        big = s > 32
-        pos_bits = max(1, (w - 1).bit_length())
-        # Stage 1: small shift amounts, each one compare and a mux away from ``shift``.
+        limit = w + 31  # right shifts above it give the same results as it
+        # Stage 1: the funnel shift amount a = clamp(s) + b and the sticky width s - 32.
         ctl = {
-            "right": s > 0,
             "relu": self.relu,
-            "p": Mux(s > limit, limit - 32, Mux(big, s - 32, 0))[:pos_bits],
-            "lsb_pos": Mux(s > w - 1, w - 1, s)[:pos_bits],
-            "half_pos": Mux(big, 31, s - 1)[:5],
-            "final_shift": Mux(s < -b, 0, Mux(big, b + 32, s + b))[:(b + 32).bit_length()],
+            "a": Mux(s < -b, 0, Mux(s > limit, limit + b, s + b))[:(limit + b).bit_length()],
+            "p": Mux(s > limit, limit - 32, Mux(s > 32, s - 32, 0))[:(w - 1).bit_length()],
         }
         if self._stochastic:
-            ctl |= {"stochastic": self.stochastic & (s > 0),
-                    "rand_shift": Mux(big, 0, 32 - s)[:5]}
+            ctl["stochastic"] = self.stochastic
         c1 = {k: stage(m, en, v, name=f"ctl1_{k}") for k, v in ctl.items()}
-        # Stage 2: bit masks, as shifts of constants (a few LUT levels per bit, no chains).
+        # Stage 2: masks, as shifts of constants (a few LUT levels per bit, no chains).
         ones = Const(-1, w + 1)
-        masks = {
-            "sticky_mask": ~(ones << c1["p"])[:w],
-            "half": (Const(1, 32) << c1["half_pos"])[:32],
-            "half_m1": ~(Const(-1, 33) << c1["half_pos"])[:32],
-        }
-        carried = {k: v for k, v in c1.items() if k != "half_pos"}
-        return {k: stage(m, en, v, name=f"ctl2_{k}") for k, v in (carried | masks).items()}
+        c1 |= {"sticky_mask": ~(ones << c1["p"])[:w],   # value bits below the fraction
+               "fit_mask": (ones << c1["a"])[:w - 1]}  # neighbour pairs at or above bit a
+        del c1["p"]
+        return {k: stage(m, en, v, name=f"ctl2_{k}") for k, v in c1.items()}
 
     def _controls(self, m):
         """Return {stage: controls registered in that stage}, each kept as long as needed."""
         c = {2: self._decode(m)}
-        late = ("relu", "final_shift")
-        needs = {3: ("p", "half", "half_m1", "rand_shift", "right", "stochastic", *late),
-                 4: ("half", "half_m1", "rand_shift", "right", "stochastic", *late),
-                 5: ("half", "half_m1", "rand_shift", "right", "stochastic", *late),
-                 6: late, 7: late, 8: late, 9: ("relu",)}
+        needs = {3: ("a", "stochastic", "relu"), 4: ("stochastic", "relu"),
+                 5: ("stochastic", "relu"), 6: ("relu",)}
         for k, names in needs.items():
             c[k] = {x: stage(m, self.en, c[k - 1][x], name=f"ctl{k}_{x}") for x in names
                     if x in c[k - 1]}
@@ -155,40 +152,42 @@ class RoundShift(wiring.Component):
 
     def _lane(self, m, n, c):
         """The stages of lane ``n``; ``c[k]`` are the beat's controls registered in stage k."""
-        en, b = self.en, self._out_bits
+        en, w, b = self.en, self._in_bits, self._out_bits
         v2 = delay(m, en, self.value[n], 2, name=f"lane{n}_value")
-        # Stages 3-4: pre-shift right by p (only for shifts above 32), keep what fell off.
-        t3 = stage(m, en, v2 >> _coarse(c[2]["p"]), name=f"lane{n}_pre_coarse")
-        t4 = stage(m, en, t3 >> _fine(c[3]["p"]), name=f"lane{n}_pre")
-        sticky = (v2.as_unsigned() & c[2]["sticky_mask"]).any()
-        lsb = v2.bit_select(c[2]["lsb_pos"], 1)
-        rbit4 = delay(m, en, sticky | lsb, 2, name=f"lane{n}_round_bit")
-        # Stages 5-6: rounding bias (below 2**s2); the random word arrives in stage 5.
-        rbit5 = stage(m, en, rbit4, name=f"lane{n}_round_bit_d")
-        bias = Mux(rbit5, c[5]["half"], c[5]["half_m1"])
+        # Stage 3: coarse funnel shift; does q fit in b + 1 bits; the sticky bit.
+        window = 33 + b  # fraction (32) and q (b + 1)
+        funnel = v2 << (32 + b)
+        t3 = stage(m, en, (funnel >> _coarse(c[2]["a"]))[:window + 7],
+                   name=f"lane{n}_funnel_coarse")
+        pairs = v2[:w - 1] ^ v2[1:]
+        fits3 = stage(m, en, ~(pairs & c[2]["fit_mask"]).any(), name=f"lane{n}_fits")
+        sticky3 = stage(m, en, (v2.as_unsigned() & c[2]["sticky_mask"]).any(),
+                        name=f"lane{n}_sticky")
+        sign3 = stage(m, en, v2[-1], name=f"lane{n}_sign")
+        # Stage 4: fine funnel shift.
+        y4 = stage(m, en, (t3 >> _fine(c[3]["a"]))[:window], name=f"lane{n}_funnel")
+        # Stage 5: the increment (the random word arrives here).
+        frac, q = y4[:32], y4[32:]
+        inc = frac[31] & (frac[:31].any() | delay(m, en, sticky3, 1, name=f"lane{n}_sticky_d")
+                          | q[0])
         if self._stochastic:
-            r5 = stage(m, en, self.rand[n] >> _coarse(c[4]["rand_shift"]),
-                       name=f"lane{n}_rand_coarse")
-            bias = Mux(c[5]["stochastic"], r5 >> _fine(c[5]["rand_shift"]), bias)
-        bias6 = stage(m, en, Mux(c[5]["right"], bias, 0)[:32], name=f"lane{n}_bias")
-        t6 = delay(m, en, t4, 2, name=f"lane{n}_pre_d")
-        # Stage 7: the rounding add.
-        u7 = stage(m, en, t6 + bias6, name=f"lane{n}_sum")
-        # Stages 8-9: the final shift; left shifts are right shifts of (u << out_bits).
-        q8 = stage(m, en, (u7 << b) >> _coarse(c[7]["final_shift"]),
-                   name=f"lane{n}_shifted_coarse")
-        q9 = stage(m, en, q8 >> _fine(c[8]["final_shift"]), name=f"lane{n}_shifted")
-        # Stage 10: saturation (the bits above out_bits-1 must all equal the sign) and ReLU.
-        top = q9[b - 1:]
-        sign = q9[-1]
-        too_big, too_small = ~sign & top.any(), sign & ~top.all()
+            inc = Mux(c[4]["stochastic"], (frac + self.rand[n])[32], inc)
+        inc5 = stage(m, en, inc, name=f"lane{n}_inc")
+        q5 = stage(m, en, q.as_signed(), name=f"lane{n}_q")
+        # Stage 6: the rounded value (b + 2 bits: it cannot overflow while q fits).
+        r6 = stage(m, en, q5 + inc5, name=f"lane{n}_rounded")
+        fits6 = delay(m, en, fits3, 3, name=f"lane{n}_fits_d")
+        sign6 = delay(m, en, sign3, 3, name=f"lane{n}_sign_d")
+        # Stage 7: saturation and ReLU.
         hi, lo = Const((1 << (b - 1)) - 1, signed(b)), Const(-(1 << (b - 1)), signed(b))
-        clipped = Mux(too_big, hi, Mux(too_small, lo, q9[:b].as_signed()))
-        positive = ~sign & q9.any()
-        out = Mux(c[9]["relu"] & ~positive, 0, clipped)
+        too_big = Mux(fits6, r6 > hi, ~sign6)
+        too_small = Mux(fits6, r6 < lo, sign6)
+        clipped = Mux(too_big, hi, Mux(too_small, lo, r6[:b].as_signed()))
+        positive = Mux(fits6, r6 > 0, ~sign6)
+        out = Mux(c[6]["relu"] & ~positive, 0, clipped)
         m.d.comb += [
             self.data[n].eq(stage(m, en, out, name=f"lane{n}_data")),
-            self.mask[n].eq(stage(m, en, c[9]["relu"] & positive, name=f"lane{n}_mask")),
+            self.mask[n].eq(stage(m, en, c[6]["relu"] & positive, name=f"lane{n}_mask")),
             self.sat[n].eq(stage(m, en, too_big | too_small, name=f"lane{n}_sat")),
         ]
 

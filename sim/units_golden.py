@@ -43,8 +43,21 @@ def _tie(rnd, value, shift, bits):
     ties, including those a right shift above 32 only sees through its sticky bit."""
     if not 0 < shift < bits - 1:
         return value
-    offset = rnd.choice((0, 0, 1, -1, rnd.randrange(1 << max(shift - 32, 1))))
+    below = max(shift - 32, 1)  # bits under the 32 just below the point (sticky only)
+    offset = rnd.choice((0, 0, 1, -1, rnd.randrange(1 << below), 1 << (below - 1)))
     v = ((value >> shift) << shift) + (1 << (shift - 1)) + offset
+    return v if -(1 << (bits - 1)) <= v < 1 << (bits - 1) else value
+
+
+def _at_saturation(rnd, value, shift, bits, out_bits):
+    """Return a value whose requantized result lands on (or next to) ``out_bits``' limits,
+    rounding included, or ``value`` when that is out of ``bits``' range."""
+    edge = rnd.choice((-(1 << (out_bits - 1)), 1 << (out_bits - 1))) + rnd.randint(-2, 1)
+    if shift <= 0:
+        v = edge << -shift
+    else:
+        v = (edge << shift) + rnd.choice((0, 1 << (shift - 1), (1 << shift) - 1,
+                                          rnd.randrange(1 << shift)))
     return v if -(1 << (bits - 1)) <= v < 1 << (bits - 1) else value
 
 
@@ -61,6 +74,8 @@ def random_requant_beats(rnd, count, *, lanes, acc_bits, out_bits=16, shifts=Non
             shift = max(lo, min(hi, exponent - out_bits + 1 + rnd.randint(-3, 3)))
         acc = [_value_near(rnd, acc_bits, exponent) for _ in range(lanes)]
         acc = [_tie(rnd, a, shift, acc_bits) if rnd.random() < 0.15 else a for a in acc]
+        acc = [_at_saturation(rnd, a, shift, acc_bits, out_bits) if rnd.random() < 0.1 else a
+               for a in acc]
         base = rnd.getrandbits(32)
         index = [(base + n) & 0xFFFFFFFF if rnd.random() < 0.5 else rnd.getrandbits(32)
                  for n in range(lanes)]
