@@ -36,11 +36,11 @@ stride 2 steps on every other ``oy``), a ``ky`` part (``+-in_w`` per kernel step
 walks down in BP) and the constant ``-pad * in_w`` (BP ``+floor(pad / s) * in_w``), a
 shift-add over the few bits of ``pad``.
 
-Pipeline: counters and running sums (S) -> coordinates, bounds and pairwise sums (C) ->
-bounds-selected row terms (P) -> addresses (A). Every wide sum (addresses, ``idx``) is one
-carry chain between registers; only the narrow coordinate arithmetic of C (a few bits) chains
-an add into a compare. Everything advances when ``en`` is high; ``tap`` and ``tap_valid`` are
-the A registers.
+Pipeline: counters, their "at the last value" flags and the running sums (S) -> coordinates
+and pairwise sums (C) -> input bounds, act row and column (P) -> addresses (A). The flags are
+registers (computed from each counter's current value, in parallel), so the loop carries start
+from flip-flops, and no path between two registers holds more than one carry chain.
+Everything advances when ``en`` is high; ``tap`` and ``tap_valid`` are the A registers.
 """
 
 from dataclasses import dataclass
@@ -136,18 +136,18 @@ class AddressGenerator(wiring.Component):
         wu = (d.mode == MODES.index("wu")) | (d.mode == MODES.index("update"))
         step = Mux(bp & d.stride2, 2, 1)
         cnt = self._counters()
-        last = self._lasts(m, cnt, step)
 
         def phase(pos):
             # BP's first tap along an axis: (pos + pad) mod 2 for stride 2, else 0.
             return bp & d.stride2 & (pos[0] ^ d.pad[0])
+        last, last_initial, last_following = self._lasts(m, cnt, step, phase)
 
         carry = {k: Mux(wu, c_block, c_pixel) for k, c_pixel, c_block in zip(
             _ORDERS["pixel"], *(self._carries(_ORDERS[o], last) for o in _ORDERS))}
         nxt = {k: Mux(carry[k], Mux(last[k], 0, cnt[k] + 1), cnt[k]) for k in ("oy", "ox")}
         starts = dict(ky=phase(nxt["oy"]), kx=phase(nxt["ox"]))
-        sums = self._running_sums(m, cnt, bp, phase(cnt["oy"]), phase(Const(0, 1)),
-                                  starts["ky"])
+        sums = self._running_sums(m, cnt, bp, dict(
+            oy=phase(cnt["oy"]), ox=phase(cnt["ox"]), first=phase(Const(0, 1)), ky=starts["ky"]))
 
         s0_valid, first = Signal(), Signal()
         m.d.comb += self.running.eq(s0_valid)
@@ -156,6 +156,7 @@ class AddressGenerator(wiring.Component):
             m.d.sync += [c.eq(0) for k, c in cnt.items() if k not in ("ky", "kx")]
             m.d.sync += [cnt["ky"].eq(phase(Const(0, 1))), cnt["kx"].eq(phase(Const(0, 1)))]
             m.d.sync += [s.reg.eq(s.init) for s in sums.values()]
+            m.d.sync += [last[k].eq(v) for k, v in last_initial.items()]
         with m.Elif(self.en & s0_valid):
             for k, c in cnt.items():
                 inc = c + (step if k in ("ky", "kx") else 1)
@@ -163,27 +164,45 @@ class AddressGenerator(wiring.Component):
             for s in sums.values():
                 with m.If(carry[s.counter]):
                     m.d.sync += s.reg.eq(Mux(last[s.counter], s.reload, s.reg + s.stride))
+            m.d.sync += [last[k].eq(v) for k, v in last_following(carry, starts).items()]
             done = Cat(*last.values()).all()
             m.d.sync += [first.eq(self._last_red(wu, last)), s0_valid.eq(~done)]
 
-        stage_c = self._coordinate_stage(m, cnt, sums, last, first, s0_valid, bp, wu)
-        self._address_stages(m, stage_c, self._row_offset(m, bp))
+        stage_c = self._coordinate_stage(m, cnt, sums, last, first, s0_valid, wu)
+        self._address_stages(m, stage_c, self._run_constants(m, bp))
         return m
 
-    def _lasts(self, m, cnt, step):
-        """Return per counter "at its last value" against registered loop bounds."""
+    def _lasts(self, m, cnt, step, phase):
+        """Return per counter the register "at its last value", and a function that gives the
+        next values for ``(carry, starts)``.
+
+        The flags are registers so that the carry logic starts from flip-flops: each one is
+        computed from the counter's *current* value against registered bounds, in parallel.
+        """
         d = self.desc
-        # Loop bounds minus one, registered: the descriptor is constant during a run, and
-        # the counters' carry logic then compares against registers, not subtractors.
         bounds = dict(n=d.batch, ot=d.out_tiles, rt=d.red_tiles, oy=d.out_h, ox=d.out_w)
-        top = {k: Signal.like(cnt[k], name=f"top_{k}") for k in bounds}
-        k_top = Signal(signed(len(cnt["ky"]) + 1))
-        m.d.sync += [top[k].eq(v - 1) for k, v in bounds.items()]
-        m.d.sync += k_top.eq(d.kernel - step)
-        last = {k: cnt[k] == top[k] for k in bounds}
-        last["ky"] = cnt["ky"] >= k_top
-        last["kx"] = cnt["kx"] >= k_top
-        return last
+        last = {k: Signal(name=f"last_{k}") for k in cnt}
+        # Registered once per run (the descriptor is held): "bound is 1" and "bound - 2";
+        # for the kernel loops, whether a start of 0 or 1 is already the last tap.
+        single = {k: Signal(name=f"single_{k}") for k in bounds}
+        before = {k: Signal(signed(len(cnt[k]) + 1), name=f"before_{k}") for k in bounds}
+        k_before = Signal(signed(len(cnt["ky"]) + 2))
+        k_start_last = [Signal(name=f"k_start{v}_last") for v in (0, 1)]
+        m.d.sync += [single[k].eq(v == 1) for k, v in bounds.items()]
+        m.d.sync += [before[k].eq(v - 2) for k, v in bounds.items()]
+        m.d.sync += [k_before.eq(d.kernel - (step << 1))]
+        m.d.sync += [f.eq(d.kernel - step <= v) for v, f in enumerate(k_start_last)]
+        first_k_last = Mux(phase(Const(0, 1)), d.kernel - step <= 1, d.kernel - step <= 0)
+        initial = {k: v == 1 for k, v in bounds.items()} | dict(ky=first_k_last, kx=first_k_last)
+
+        def following(carry, starts):
+            start_last = dict(single, **{k: Mux(starts[k], *k_start_last[::-1])
+                                         for k in ("ky", "kx")})
+            inc_last = {k: cnt[k] == before[k] for k in bounds}
+            inc_last |= {k: cnt[k] >= k_before for k in ("ky", "kx")}
+            return {k: Mux(carry[k], Mux(last[k], start_last[k], inc_last[k]), last[k])
+                    for k in cnt}
+        return last, initial, following
 
     @staticmethod
     def _carries(order, last):
@@ -196,80 +215,86 @@ class AddressGenerator(wiring.Component):
         return Mux(wu, Cat(*(last[k] for k in _REDUCTION["block"])).all(),
                    Cat(*(last[k] for k in _REDUCTION["pixel"])).all())
 
-    def _running_sums(self, m, cnt, bp, y_phase, first_phase, ky_phase):
-        """Return the running sums that replace the address products, by name.
+    def _running_sums(self, m, cnt, bp, phases):
+        """Return the running sums that replace the products, by name.
 
-        ``y_phase``: BP's stride-2 phase of the current ``oy``; ``first_phase``: of
-        ``oy = 0``; ``ky_phase``: of the ``oy`` that follows a ``ky`` wrap.
+        ``phases``: BP's stride-2 phase of the current ``oy`` and ``ox``, of ``oy = 0``
+        (``first``) and of the ``oy`` that follows a ``ky`` wrap (``ky``).
         """
         d, tap = self.desc, self.tap
         act, out, wgt = len(tap.act_addr), len(tap.out_addr), len(tap.w_addr)
+        coord = signed(_bits(self._cfg.max_size) + 3)
         # Strides that depend on the mode, registered like the loop bounds.
         row_step, ky_row_step = Signal(act), Signal(act)
         ky_w_step = Signal(wgt)
         m.d.sync += [row_step.eq(Mux(bp, d.in_w, d.in_w << d.stride2)),
                      ky_row_step.eq(Mux(bp, -d.in_w, d.in_w)),    # BP: dy row walks down
                      ky_w_step.eq(d.kernel << (bp & d.stride2))]
-        # BP stride 2: floor((oy + pad) / 2) steps on every other oy.
-        oy_row_step = Mux(bp & d.stride2 & ~y_phase, 0, row_step)
+
+        def outer_step(axis, stride):
+            # BP stride 2: floor((o + pad) / 2) steps on every other o.
+            return Mux(bp & d.stride2 & ~phases[axis], 0, stride)
 
         def rsum(name, counter, width, stride, init=0, reload=0):
             return _RunningSum(Signal(width, name=f"sum_{name}"), counter, stride, init, reload)
+        kernel_first = Mux(phases["first"], d.kernel, 0)
+        lanes = signed(len(d.out_ch) + 2)
         sums = [
             rsum("n_act", "n", act, d.act_n), rsum("rt_act", "rt", act, d.act_plane),
-            rsum("oy_row", "oy", act, oy_row_step), rsum("ky_row", "ky", act, ky_row_step),
+            rsum("oy_row", "oy", act, outer_step("oy", row_step)),
+            rsum("ky_row", "ky", act, ky_row_step),
             rsum("n_out", "n", out, d.out_n), rsum("ot_out", "ot", out, d.out_plane),
             rsum("oy_pix", "oy", 2 * len(cnt["oy"]), d.out_w),
             rsum("ot_w", "ot", wgt, d.w_out), rsum("rt_w", "rt", wgt, d.w_red),
-            rsum("ky_w", "ky", wgt, ky_w_step, Mux(first_phase, d.kernel, 0),
-                 Mux(ky_phase, d.kernel, 0)),
-            rsum("n_idx", "n", 32, d.idx_n), rsum("ot_idx", "ot", 32, d.idx_tile)]
-        sums = {s.reg.name[len("sum_"):]: s for s in sums}
-        return sums
+            rsum("ky_w", "ky", wgt, ky_w_step, kernel_first, Mux(phases["ky"], d.kernel, 0)),
+            rsum("n_idx", "n", 32, d.idx_n), rsum("ot_idx", "ot", 32, d.idx_tile),
+            # Input coordinates less their offset, and the channels left from a tile on.
+            rsum("oy_y", "oy", coord, outer_step("oy", Mux(~bp & d.stride2, 2, 1))),
+            rsum("ky_y", "ky", coord, Mux(bp, -1, 1)),
+            rsum("ox_x", "ox", coord, outer_step("ox", Mux(~bp & d.stride2, 2, 1))),
+            rsum("kx_x", "kx", coord, Mux(bp, -1, 1)),
+            rsum("ot_rest", "ot", lanes, -self._cfg.tm, d.out_ch, d.out_ch),
+            rsum("rt_rest", "rt", lanes, -self._cfg.tm, d.red_ch, d.red_ch)]
+        return {s.reg.name[len("sum_"):]: s for s in sums}
 
-    def _row_offset(self, m, bp):
-        """Return the registered row term of ``oy = ky = 0``: FP ``-pad * in_w``, BP
-        ``(pad >> stride2) * in_w`` (two cycles after the descriptor is valid)."""
+    def _run_constants(self, m, bp):
+        """Return the registered per-run constants of the input position.
+
+        A tap's input column is ``x = ox_x + kx_x + off`` (rows alike) with ``off = -pad``
+        (BP ``pad >> stride2``): ``lo``/``hi_y``/``hi_x`` bound ``x - off`` and ``y - off``
+        (one cycle after the descriptor is valid); ``pix_off`` is ``off * (in_w + 1)``,
+        the offset of the act row and column terms (two cycles after).
+        """
         d = self.desc
+        coord = signed(_bits(self._cfg.max_size) + 3)
         width = len(self.tap.act_addr)
-        rows = Mux(bp & d.stride2, d.pad >> 1, d.pad)
+        q = Mux(bp & d.stride2, d.pad >> 1, d.pad)
         # pad is a few bits wide: a shift-add over its bits, not a multiplier.
-        partial = [Mux(rows[i], d.in_w << i, 0) for i in range(len(d.pad))]
-        pad_rows, offset = Signal(width), Signal(width)
-        m.d.sync += [pad_rows.eq(sum(partial[1:], partial[0])),
-                     offset.eq(Mux(bp, pad_rows, -pad_rows))]
-        return offset
+        partial = [Mux(q[i], d.in_w << i, 0) for i in range(len(d.pad))]
+        pad_pix, pix_off = Signal(width), Signal(width)
+        lo, hi_y, hi_x = (Signal(coord, name=n) for n in ("lo", "hi_y", "hi_x"))
+        m.d.sync += [pad_pix.eq(sum(partial, q)), pix_off.eq(Mux(bp, pad_pix, -pad_pix)),
+                     lo.eq(Mux(bp, -q, d.pad)),
+                     hi_y.eq(Mux(bp, d.in_h - q, d.in_h + d.pad)),
+                     hi_x.eq(Mux(bp, d.in_w - q, d.in_w + d.pad))]
+        return dict(lo=lo, hi_y=hi_y, hi_x=hi_x, pix_off=pix_off)
 
-    def _coordinate_stage(self, m, cnt, sums, last, first, s0_valid, bp, wu):
-        """Stage C: input coordinates, bounds, lane counts and pairwise sums (registered)."""
-        d, t = self.desc, self._cfg.tm
+    def _coordinate_stage(self, m, cnt, sums, last, first, s0_valid, wu):
+        """Stage C: coordinates, reality, lane counts and pairwise sums (registered)."""
+        d, t, tap = self.desc, self._cfg.tm, self.tap
         v = {k: s.reg for k, s in sums.items()}
-        size = _bits(self._cfg.max_size) + 3
-        y, x = Signal(signed(size)), Signal(signed(size))
-
-        def in_pos(o, k):
-            fwd = Mux(d.stride2, o << 1, o) - d.pad + k
-            back = (o + d.pad - k).as_signed() >> d.stride2
-            return Mux(bp, back, fwd)
-
-        def lane_count(chans, tile):
-            rest = (chans - _scaled(tile, t)).as_signed()
-            return Mux(rest >= t, t, rest)
-
-        m.d.comb += [y.eq(in_pos(cnt["oy"], cnt["ky"])), x.eq(in_pos(cnt["ox"], cnt["kx"]))]
         is_real = (cnt["ky"] < d.kernel) & (cnt["kx"] < d.kernel)
-        inside = is_real & (y >= 0) & (y < d.in_h) & (x >= 0) & (x < d.in_w)
-        tap = self.tap
         values = dict(
-            valid=s0_valid, inb=inside, real=is_real, ix=x.as_unsigned(),
+            valid=s0_valid, real=is_real, y=v["oy_y"] + v["ky_y"], x=v["ox_x"] + v["kx_x"],
             first=first, last=self._last_red(wu, last), done=Cat(*last.values()).all(),
-            out_lanes=lane_count(d.out_ch, cnt["ot"]), red_lanes=lane_count(d.red_ch, cnt["rt"]),
+            out_lanes=Mux(v["ot_rest"] >= t, t, v["ot_rest"]),
+            red_lanes=Mux(v["rt_rest"] >= t, t, v["rt_rest"]),
             act_base=v["n_act"] + v["rt_act"], act_row=v["oy_row"] + v["ky_row"],
             out_base=v["n_out"] + v["ot_out"], out_pix=v["oy_pix"] + cnt["ox"],
             w_base=v["ot_w"] + v["rt_w"], w_kernel=Mux(is_real, v["ky_w"] + cnt["kx"], 0),
             idx_base=v["n_idx"] + v["ot_idx"])
-        widths = dict(valid=1, inb=1, real=1, ix=size, first=1, last=1, done=1,
-                      out_lanes=len(tap.out_lanes), red_lanes=len(tap.red_lanes),
+        widths = dict(valid=1, real=1, y=v["oy_y"].shape(), x=v["ox_x"].shape(), first=1,
+                      last=1, done=1, out_lanes=len(tap.out_lanes), red_lanes=len(tap.red_lanes),
                       act_base=len(tap.act_addr), act_row=len(tap.act_addr),
                       out_base=len(tap.out_addr), out_pix=len(v["oy_pix"]) + 1,
                       w_base=len(tap.w_addr), w_kernel=len(tap.w_addr), idx_base=32)
@@ -278,23 +303,24 @@ class AddressGenerator(wiring.Component):
             m.d.sync += [regs[k].eq(values[k]) for k in regs]
         return regs
 
-    def _address_stages(self, m, c, row_offset):
-        """Stages P (bounds select the row terms) and A (addresses = the tap outputs)."""
+    def _address_stages(self, m, c, run):
+        """Stages P (bounds, act row and column) and A (addresses = the tap outputs)."""
         tap = self.tap
-        p = {k: Signal.like(c[k], name=f"p_{k}") for k in c
-             if k not in ("act_row", "ix", "act_base")}
-        act_base, act_pix = Signal.like(c["act_base"]), Signal.like(c["act_row"])
+        p = {k: Signal.like(c[k], name=f"p_{k}") for k in c if k not in ("act_row", "y", "x")}
+        inb, act_far, act_pix = Signal(), Signal.like(c["act_base"]), Signal.like(c["act_row"])
+        inside = ((c["y"] >= run["lo"]) & (c["y"] < run["hi_y"]) &
+                  (c["x"] >= run["lo"]) & (c["x"] < run["hi_x"]))
         with m.If(self.en):
             m.d.sync += [p[k].eq(c[k]) for k in p]
-            m.d.sync += [act_base.eq(c["act_base"] + Mux(c["inb"], row_offset, 0)),
-                         act_pix.eq(Mux(c["inb"], c["act_row"] + c["ix"], 0))]
+            m.d.sync += [inb.eq(c["real"] & inside),
+                         act_far.eq(c["act_base"] + run["pix_off"]),
+                         act_pix.eq(c["act_row"] + c["x"])]
             m.d.sync += [
-                self.tap_valid.eq(p["valid"]),
-                tap.act_addr.eq(act_base + act_pix),
+                self.tap_valid.eq(p["valid"]), tap.inb.eq(inb),
+                tap.act_addr.eq(Mux(inb, act_far + act_pix, p["act_base"])),
                 tap.out_addr.eq(p["out_base"] + p["out_pix"]),
                 tap.w_addr.eq(p["w_base"] + p["w_kernel"]),
                 tap.idx.eq(p["idx_base"] + p["out_pix"]),
             ]
             m.d.sync += [getattr(tap, k).eq(p[k])
-                         for k in ("inb", "real", "first", "last", "done", "out_lanes",
-                                   "red_lanes")]
+                         for k in ("real", "first", "last", "done", "out_lanes", "red_lanes")]

@@ -151,6 +151,16 @@ def _compare(cfg, f, got):
     assert len(got) == len(want), f"{len(got)} taps, want {len(want)}; descriptor {f}"
 
 
+def test_every_kernel_and_pad_with_stride_2():
+    # BP's stride-2 phases: every (K, pad), so each start phase meets each kernel size.
+    cfg = CONFIGS["t4"]
+    descriptors = [descriptor_fields(cfg, mode, LayerShape(n=1, c=5, h=k + 2, w=k + 1, m=2,
+                                                           k=k, stride=2, pad=pad))
+                   for k in range(1, 6) for pad in range(k) for mode in ("bp", "fp")]
+    for f, got in zip(descriptors, run_generator(cfg, descriptors, seed=3)):
+        _compare(cfg, f, got)
+
+
 @pytest.mark.parametrize("name, count, seed", [("t4", 40, 1), ("t3", 30, 2)])
 def test_tap_stream_matches_loop_nest(name, count, seed):
     cfg = CONFIGS[name]
