@@ -64,8 +64,9 @@ class RoundShift(wiring.Component):
     enabled cycle (``en`` high). The random word of each lane is sampled from ``rand``
     exactly ``rand_delay`` enabled cycles later (ignored for nearest rounding). With
     ``stochastic=False`` the unit rounds to nearest even only and has neither the
-    ``stochastic`` nor the ``rand`` port. After ``latency`` enabled cycles the beat's results
-    are on the outputs:
+    ``stochastic`` nor the ``rand`` port. With ``fixed_shift`` (an integer) every beat is
+    shifted by it and there is no ``shift`` port (the shifter is built for that one amount).
+    After ``latency`` enabled cycles the beat's results are on the outputs:
 
     * ``data``: ``requantize(value, shift, bits=out_bits)``, then ``max(., 0)`` if ``relu``;
     * ``mask``: ``relu`` and the requantized value > 0;
@@ -75,19 +76,22 @@ class RoundShift(wiring.Component):
     latency = 7
     rand_delay = 4
 
-    def __init__(self, *, lanes, in_bits, out_bits, stochastic=True):
+    def __init__(self, *, lanes, in_bits, out_bits, stochastic=True, fixed_shift=None):
         _check_bits("lanes", lanes, 1, 1024)
         _check_bits("in_bits", in_bits, 2, 64)
         _check_bits("out_bits", out_bits, 2, 32)
         _check_flag("stochastic", stochastic)
+        if fixed_shift is not None:
+            _check_bits("fixed_shift", fixed_shift, -128, 127)
         self._lanes, self._in_bits, self._out_bits = lanes, in_bits, out_bits
-        self._stochastic = stochastic
+        self._stochastic, self._fixed_shift = stochastic, fixed_shift
         random = {"stochastic": In(1),
                   "rand": In(data.ArrayLayout(unsigned(32), lanes))} if stochastic else {}
+        shift = {"shift": In(signed(8))} if fixed_shift is None else {}
         super().__init__({
             "en": In(1),
             "value": In(data.ArrayLayout(signed(in_bits), lanes)),
-            "shift": In(signed(8)),
+            **shift,
             **random,
             "relu": In(1),
             "data": Out(data.ArrayLayout(signed(out_bits), lanes)),
@@ -112,34 +116,54 @@ class RoundShift(wiring.Component):
         """Whether the unit can round stochastically (has ``stochastic`` and ``rand``)."""
         return self._stochastic
 
-    def _decode(self, m):
-        """Stages 1-2: turn ``shift`` into the shift amount and the masks of stage 3."""
-        w, b, en = self._in_bits, self._out_bits, self.en
-        s = self.shift
+    def _amounts(self):
+        """Return ``(a, p)``: the funnel shift ``clamp(shift) + out_bits`` and the sticky
+        width ``max(clamp(shift) - 32, 0)``; ``Const``s for a fixed shift."""
+        w, b = self._in_bits, self._out_bits
         limit = w + 31  # right shifts above it give the same results as it
-        # Stage 1: the funnel shift amount a = clamp(s) + b and the sticky width s - 32.
-        ctl = {
-            "relu": self.relu,
-            "a": Mux(s < -b, 0, Mux(s > limit, limit + b, s + b))[:(limit + b).bit_length()],
-            "p": Mux(s > limit, limit - 32, Mux(s > 32, s - 32, 0))[:(w - 1).bit_length()],
-        }
-        if self._stochastic:
-            ctl["stochastic"] = self.stochastic
-        c1 = {k: stage(m, en, v, name=f"ctl1_{k}") for k, v in ctl.items()}
-        # Stage 2: masks, as shifts of constants (a few LUT levels per bit, no chains).
+        a_shape, p_shape = unsigned((limit + b).bit_length()), unsigned((w - 1).bit_length())
+        s = self._fixed_shift
+        if s is not None:
+            s = min(max(s, -b), limit)
+            return Const(s + b, a_shape), Const(max(s - 32, 0), p_shape)
+        s = self.shift
+        return (Mux(s < -b, 0, Mux(s > limit, limit + b, s + b))[:a_shape.width],
+                Mux(s > limit, limit - 32, Mux(s > 32, s - 32, 0))[:p_shape.width])
+
+    def _keep(self, m, value, name):
+        """Register ``value`` for the next stage, unless it is a constant."""
+        return value if isinstance(value, Const) else stage(m, self.en, value, name=name)
+
+    def _masks(self, a, p):
+        """The sticky mask (value bits below the fraction) and the fit mask (neighbour pairs
+        at or above bit ``a``): shifts of constants, a few LUT levels per bit, no chains."""
+        w = self._in_bits
+        if isinstance(a, Const):
+            return (Const((1 << p.value) - 1, w),
+                    Const(((1 << (w - 1)) - 1) & ~((1 << a.value) - 1), w - 1))
         ones = Const(-1, w + 1)
-        c1 |= {"sticky_mask": ~(ones << c1["p"])[:w],   # value bits below the fraction
-               "fit_mask": (ones << c1["a"])[:w - 1]}  # neighbour pairs at or above bit a
-        del c1["p"]
-        return {k: stage(m, en, v, name=f"ctl2_{k}") for k, v in c1.items()}
+        return ~(ones << p)[:w], (ones << a)[:w - 1]
 
     def _controls(self, m):
-        """Return {stage: controls registered in that stage}, each kept as long as needed."""
-        c = {2: self._decode(m)}
+        """Return {stage: the beat's controls registered in that stage}.
+
+        Stage 1 registers the shift amounts, stage 2 the masks made from them; each control
+        is then kept as long as a stage needs it. A fixed shift's are constants.
+        """
+        a, p = self._amounts()
+        c1 = {"a": self._keep(m, a, "ctl1_a"), "p": self._keep(m, p, "ctl1_p"),
+              "relu": self._keep(m, self.relu, "ctl1_relu")}
+        if self._stochastic:
+            c1["stochastic"] = self._keep(m, self.stochastic, "ctl1_stochastic")
+        sticky_mask, fit_mask = self._masks(c1["a"], c1["p"])
+        c = {2: {k: self._keep(m, v, f"ctl2_{k}") for k, v in
+                 {"a": c1["a"], "relu": c1["relu"], "sticky_mask": sticky_mask,
+                  "fit_mask": fit_mask, **({"stochastic": c1["stochastic"]}
+                                           if self._stochastic else {})}.items()}}
         needs = {3: ("a", "stochastic", "relu"), 4: ("stochastic", "relu"),
                  5: ("stochastic", "relu"), 6: ("relu",)}
         for k, names in needs.items():
-            c[k] = {x: stage(m, self.en, c[k - 1][x], name=f"ctl{k}_{x}") for x in names
+            c[k] = {x: self._keep(m, c[k - 1][x], f"ctl{k}_{x}") for x in names
                     if x in c[k - 1]}
         return c
 
@@ -179,11 +203,13 @@ class RoundShift(wiring.Component):
         fits6 = delay(m, en, fits3, 3, name=f"lane{n}_fits_d")
         sign6 = delay(m, en, sign3, 3, name=f"lane{n}_sign_d")
         # Stage 7: saturation and ReLU.
+        # r6 is in -2**b .. 2**b: its top three bits tell whether it fits in b bits.
         hi, lo = Const((1 << (b - 1)) - 1, signed(b)), Const(-(1 << (b - 1)), signed(b))
-        too_big = Mux(fits6, r6 > hi, ~sign6)
-        too_small = Mux(fits6, r6 < lo, sign6)
+        negative, top = r6[b + 1], r6[b - 1:b + 1]
+        too_big = Mux(fits6, ~negative & top.any(), ~sign6)
+        too_small = Mux(fits6, negative & ~top.all(), sign6)
         clipped = Mux(too_big, hi, Mux(too_small, lo, r6[:b].as_signed()))
-        positive = Mux(fits6, r6 > 0, ~sign6)
+        positive = Mux(fits6, ~negative & r6.any(), ~sign6)
         out = Mux(c[6]["relu"] & ~positive, 0, clipped)
         m.d.comb += [
             self.data[n].eq(stage(m, en, out, name=f"lane{n}_data")),

@@ -120,10 +120,16 @@ class SGDUpdate(wiring.Component):
         return DEPTH + StreamPipeline.QUEUE_LATENCY
 
     def _requantizer(self, m, en, name, in_bits, *, shift, at, key):
-        """A ``RoundShift`` whose beat starts at time ``at``; stochastic with ``key``'s words."""
+        """A ``RoundShift`` whose beat starts at time ``at``; stochastic with ``key``'s words.
+
+        ``shift`` is a value sampled with the beat, or an integer built into the shifter."""
+        fixed = shift if isinstance(shift, int) else None
         m.submodules[name] = core = RoundShift(lanes=self._lanes, in_bits=in_bits,
-                                               out_bits=WORD, stochastic=self._stochastic)
-        m.d.comb += [core.en.eq(en), core.shift.eq(shift)]
+                                               out_bits=WORD, stochastic=self._stochastic,
+                                               fixed_shift=fixed)
+        m.d.comb += core.en.eq(en)
+        if fixed is None:
+            m.d.comb += core.shift.eq(shift)
         if self._stochastic:
             m.d.comb += [core.stochastic.eq(delay(m, en, self.stochastic, at,
                                                   name=f"{name}_stochastic")),

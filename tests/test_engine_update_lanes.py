@@ -2,8 +2,8 @@
 
 The default suite's engine runs (``test_engine_sim.py``) use the default ``update_lanes``;
 these runs cover the other widths on Icarus: 0 (no SGD unit: exact accumulators stored),
-2 (a lane's input channel wraps inside a beat), 8 (a beat spans two output channels of the
-4 x 4 block) and 16 (a whole block per beat).
+2 on a 4 x 4 array (a lane's input channel wraps inside a beat) and 4 on a 2 x 2 array (a
+whole block per beat); the slow suite adds 8 and 16 on the 4 x 4 array.
 """
 
 import numpy as np
@@ -72,19 +72,32 @@ def test_gradient_rows_are_sign_extended_64_bit_words():
     assert np.array_equal(ref.unpack_gradient_rows(rows, acc.shape, 2), acc)
 
 
-@pytest.mark.parametrize("lanes", [0, 2, 8, 16])
-def test_update_runs_match_golden_model(lanes):
-    cfg = SMALL_CONFIG.replace(update_lanes=lanes)
-    results = run_engine_tb("icarus", config=cfg, modes=("update",), shapes=6, seed=11,
-                            build_dir=SIM_ROOT / "update_lanes" / f"lanes{lanes}-icarus")
-    assert len(results) == 6 and all(r["ok"] for r in results), results
+def _run_update(t, lanes, *, shapes, stochastic=True):
+    cfg = SMALL_CONFIG.replace(tm=t, tn=t, update_lanes=lanes, stochastic_rounding=stochastic)
+    tag = f"t{t}-lanes{lanes}" + ("" if stochastic else "-nearest")
+    results = run_engine_tb("icarus", config=cfg, modes=("update",), shapes=shapes, seed=11,
+                            build_dir=SIM_ROOT / "update_lanes" / f"{tag}-icarus")
+    assert len(results) == shapes and all(r["ok"] for r in results), results
+    return results
+
+
+# (T, lanes): no SGD unit; a lane's input channel wraps inside a beat; a whole 2 x 2 block
+# per beat (each lane steps two output channels).
+@pytest.mark.parametrize("t, lanes", [(4, 0), (4, 2), (2, 4)])
+def test_update_runs_match_golden_model(t, lanes):
+    results = _run_update(t, lanes, shapes=6)
+    assert {r["rounding"] for r in results} == {"nearest", "stochastic"}
+
+
+# A beat spans two output channels of a 4 x 4 block; a whole 4 x 4 block per beat.
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes", [8, 16])
+def test_wide_update_runs_match_golden_model(lanes):
+    results = _run_update(4, lanes, shapes=12)
     assert {r["rounding"] for r in results} == {"nearest", "stochastic"}
 
 
 def test_nearest_only_update_matches_golden_model():
     # stochastic_rounding = false: the SGD unit has no random generators; nearest cases only.
-    cfg = SMALL_CONFIG.replace(update_lanes=2, stochastic_rounding=False)
-    results = run_engine_tb("icarus", config=cfg, modes=("update",), shapes=4, seed=11,
-                            build_dir=SIM_ROOT / "update_lanes" / "nearest-icarus")
-    assert len(results) == 4 and all(r["ok"] for r in results), results
+    results = _run_update(4, 2, shapes=4, stochastic=False)
     assert {r["rounding"] for r in results} == {"nearest"}

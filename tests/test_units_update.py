@@ -85,3 +85,11 @@ def test_update_many_random_beats(seed):
     beats = random_update_beats(random.Random(200 + seed), 4000, lanes=4, acc_bits=ACC_BITS)
     run = run_update(beats, lanes=4, seed=seed, p_valid=0.7, p_ready=0.5)
     assert check_update(beats, run) == []
+
+
+def test_momentum_requantizer_is_built_for_its_fixed_shift():
+    from edgetrain.hw.requant import RoundShift
+    core = RoundShift(lanes=1, in_bits=48, out_bits=32, fixed_shift=16)
+    assert "shift" not in core.signature.members
+    with pytest.raises(TypeError, match="fixed_shift must be an integer in -128..127, not 200"):
+        RoundShift(lanes=1, in_bits=48, out_bits=32, fixed_shift=200)
