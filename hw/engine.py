@@ -16,7 +16,7 @@ channel ``i`` and input channel ``j``) leave on the ``grad`` stream with the blo
 address; in UPDATE they go through ``WeightUpdater`` (SGD with momentum) into ``mst`` instead.
 Max-pool is not in the engine: it is the post-processing unit of ``hw/pool.py``.
 
-Data path: address generator (4 stages) -> buffer read (1) -> row register (1) -> PE array
+Data path: descriptor check -> address generator -> buffer read (1) -> row register (1) -> PE array
 (operands, products, adder tree, accumulator) -> result queue -> requantizer -> write.
 Nothing waits between reductions: the next pixel's first tap follows the last tap of the
 previous one.
@@ -38,7 +38,9 @@ taps included as the standard MAC count does; BP's skipped dilation-zero taps ex
 ``stall_cycles``, ``saturations`` and ``amax`` (largest |accumulator| requantized).
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from typing import NamedTuple
+
+from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,7 +54,7 @@ from .memport import MemoryPortSignature
 from .pe_array import PEArray
 from .requant import Requantizer
 
-__all__ = ["ConvEngine", "CounterLayout", "port_shapes"]
+__all__ = ["ConvEngine", "CounterLayout", "port_shapes", "result_queue_depth"]
 
 
 def _bits(v):
@@ -83,6 +85,14 @@ def result_queue_depth(array_latency):
     return 1 << in_flight.bit_length()
 
 
+class _Run(NamedTuple):
+    """The control signals of one descriptor's run (see ``ConvEngine._accept``)."""
+    start: Signal       # first cycle of the run and of the check
+    cleared: Signal     # the verdict was good (from the cycle after it)
+    release: Signal     # results may leave the engine (from the verdict's cycle)
+    abort: Signal       # the verdict was bad: the run is being discarded
+
+
 def CounterLayout(cfg):
     return data.StructLayout({"busy_cycles": 32, "macs": 48, "stall_cycles": 32,
                               "saturations": 32, "amax": cfg.acc_bits})
@@ -97,21 +107,22 @@ class ConvEngine(wiring.Component):
     """Run FP, BP and WU descriptors on a ``config.tm`` x ``config.tn`` MAC array.
 
     ``desc`` is ready while the engine is idle (``busy`` low). The cycle after a descriptor
-    is accepted, ``busy`` rises and ``error`` falls; the descriptor is then checked for a
-    few cycles and either run or refused. ``busy`` falls when every result has been written
-    (FP/BP) or accepted on ``grad`` (WU); the counters are then final. Requires
-    ``tm == tn`` (BP reads a stored T x T weight block with its rows and columns swapped).
-    The buffer ports are used only while ``busy``.
+    is accepted, ``busy`` rises and ``error`` falls; the run starts while the descriptor is
+    checked, and no result leaves the engine until it is found good. ``busy`` falls when
+    every result has been written (FP/BP) or accepted on ``grad`` (WU); the counters are then
+    final. Requires ``tm == tn`` (BP reads a stored T x T weight block with its rows and
+    columns swapped). The buffer ports are used only while ``busy``.
 
-    A malformed descriptor is refused: ``busy`` falls with ``error`` high at most
-    ``check_cycles`` cycles after acceptance, and ``error`` stays high until the next
-    descriptor is accepted. Malformed are: a zero batch, tile count, channel count, size or
-    kernel; a batch, channel count, kernel or layer input side above the config's maximum;
-    ``pad >= kernel``; a tile count other than ``ceil(ch / T)``; an output side other than
-    ``(in + 2 pad - K) // s + 1`` (BP: the same relation with the sides' roles swapped); a
-    run whose last row lies past the end of the act, out or weight buffer; ``stochastic``
-    set in a build without stochastic rounding (``config.stochastic_rounding`` false).
-    Such a descriptor is not run: the buffers are untouched and ``desc`` is ready again.
+    A malformed descriptor is refused: its run is discarded (nothing is written, no ``grad``
+    beat is offered; it may have read the buffers), ``busy`` falls with ``error`` high
+    ``check_cycles`` cycles after acceptance, the counters read 0, and ``error`` stays high
+    until the next descriptor is accepted. Malformed are: a zero batch, tile count, channel
+    count, size or kernel; a batch, channel count, kernel or layer input side above the
+    config's maximum; ``pad >= kernel``; a tile count other than ``ceil(ch / T)``; an output
+    side other than ``(in + 2 pad - K) // s + 1`` (BP: the same relation with the sides'
+    roles swapped); a run whose last row lies past the end of the act, out or weight buffer;
+    ``stochastic`` set in a build without stochastic rounding
+    (``config.stochastic_rounding`` false). See ``engine_check.DescriptorCheck``.
     """
 
     def __init__(self, *, config):
@@ -122,6 +133,10 @@ class ConvEngine(wiring.Component):
                               f"transposed), not tm={config.tm}, tn={config.tn}")
         self._cfg = config
         self._check = DescriptorCheck(config=config)
+        self._pe = PEArray(tm=config.tm, tn=config.tn, acc_bits=config.acc_bits,
+                           side_bits=TapLayout(config).size)
+        # An aborted run's last taps reach the result queue 2 + fp_latency cycles after issue.
+        self._drain = _ISSUE_TO_ARRAY + self._pe.fp_latency
         ports = {name: Out(MemoryPortSignature(addr_bits=a, data_bits=d))
                  for name, (a, d) in port_shapes(config).items()}
         super().__init__({
@@ -140,25 +155,25 @@ class ConvEngine(wiring.Component):
     @property
     def check_cycles(self):
         """Cycles from a descriptor's acceptance to the fall of ``busy`` if it is refused."""
-        return self._check.latency + 2
+        return 1 + self._check.latency + 1 + self._drain + 1
 
     def elaborate(self, platform):
         m = Module()
         cfg, t = self._cfg, self._cfg.tm
-        m.submodules.addrgen = ag = AddressGenerator(config=cfg)
-        m.submodules.pe = pe = PEArray(tm=t, tn=t, acc_bits=cfg.acc_bits,
-                                       side_bits=TapLayout(cfg).size)
+        cur = Signal(DescriptorLayout(cfg))
+        run = self._accept(m, cur)
+        ag = AddressGenerator(config=cfg)
+        m.submodules.addrgen = ResetInserter(run.abort)(ag)
+        m.submodules.pe = pe = self._pe
         m.submodules.requant = rq = Requantizer(lanes=t, acc_bits=cfg.acc_bits,
                                                 stochastic=cfg.stochastic_rounding)
         m.submodules.pending_addr = addr_fifo = fifo.SyncFIFO(
             width=len(self.out.addr), depth=rq.latency + 4)
         m.submodules.updater = upd = WeightUpdater(config=cfg, grad_layout=GradLayout(cfg))
-
-        cur = Signal(DescriptorLayout(cfg))
-        start, checking = self._accept(m, cur)
         update = cur.mode == MODES.index("update")
         wu = (cur.mode == MODES.index("wu")) | update
-        m.d.comb += [ag.desc.eq(cur), ag.start.eq(start), upd.desc.eq(cur), upd.start.eq(start)]
+        m.d.comb += [ag.desc.eq(cur), ag.start.eq(run.start), upd.desc.eq(cur),
+                     upd.start.eq(run.start)]
 
         # Credits: a reduction's last tap is issued only when its result is sure to find room
         # (FP/BP: a result-queue entry; WU: the PE array's result register), so the array
@@ -167,7 +182,7 @@ class ConvEngine(wiring.Component):
         fp_credits, wu_credit = Signal(range(depth + 1)), Signal()
         tap, tap_valid = ag.tap, ag.tap_valid
         credit = Mux(wu, ~wu_credit, fp_credits < depth)
-        ask = tap_valid & (~tap.last | credit)
+        ask = tap_valid & (~tap.last | credit) & ~run.abort
         ready_all = self.act.ready & Mux(wu, self.out.ready, self.wgt.ready)
         issue = ask & ready_all
         m.d.comb += ag.en.eq(~tap_valid | issue)
@@ -176,41 +191,65 @@ class ConvEngine(wiring.Component):
         m.d.sync += [l_valid.eq(issue), l_tap.eq(tap)]
         self._reads(m, tap, ask, wu)
         self._operands(m, pe, l_valid, l_tap, cur, wu)
-        fp_left = self._fp_results(m, pe, rq, addr_fifo, cur, wu, depth)
-        m.d.sync += fp_credits.eq(fp_credits + (issue & tap.last & ~wu) - fp_left)
-        grad_taken = self._wu_results(m, pe, upd, update)
-        with m.If(issue & tap.last & wu):
-            m.d.sync += wu_credit.eq(1)
-        with m.Elif(grad_taken):
-            m.d.sync += wu_credit.eq(0)
+        fp_left = self._fp_results(m, pe, rq, addr_fifo, cur, wu, depth, run)
+        grad_taken = self._wu_results(m, pe, upd, update, run)
+        with m.If(run.abort):
+            m.d.sync += [fp_credits.eq(0), wu_credit.eq(0)]
+        with m.Else():
+            m.d.sync += fp_credits.eq(fp_credits + (issue & tap.last & ~wu) - fp_left)
+            with m.If(issue & tap.last & wu):
+                m.d.sync += wu_credit.eq(1)
+            with m.Elif(grad_taken):
+                m.d.sync += wu_credit.eq(0)
         wiring.connect(m, wiring.flipped(self.mst), upd.mst)
         retired = Mux(wu, grad_taken, rq.o.valid & rq.o.ready)
-        self._finish(m, start | checking, ag, issue & tap.last, retired, upd.busy)
+        self._finish(m, run, ag, issue & tap.last, retired, upd.busy)
         saturations = Mux(update, upd.saturations, rq.saturations)
-        self._count(m, start, issue, tap, tap_valid & ~issue, saturations, rq)
+        # A stall: a buffer not ready, or no credit once results may leave (before the
+        # verdict a missing credit is the check's latency, not a stall).
+        stalled = (ask & ~ready_all) | (tap_valid & ~ask & run.cleared)
+        self._count(m, run, issue, tap, stalled, saturations, rq)
         return m
 
     def _accept(self, m, cur):
-        """Take a descriptor into ``cur``, check it, then start it or raise ``error``.
+        """Accept a descriptor into ``cur`` and run it while ``DescriptorCheck`` decides.
 
-        Return ``(start, checking)``: ``start`` pulses when a good descriptor begins to run,
-        ``checking`` is high while the check is in progress.
+        The run starts with the check, but no result leaves the engine before the verdict
+        (``release`` low). A good verdict releases them; a bad one aborts the run: ``abort``
+        is high for ``_drain`` cycles, resetting the address generator, the result queue and
+        the credits while the taps in flight land, then ``busy`` falls with ``error`` high.
+        Return a ``_Run`` of the control signals.
         """
         accept = self.desc.valid & self.desc.ready
-        start, checking, go = Signal(), Signal(), Signal()
-        m.d.comb += self.desc.ready.eq(~self.busy)
-        m.d.sync += go.eq(accept)
-        with m.If(accept):
-            m.d.sync += [cur.eq(self.desc.payload), self.busy.eq(1), self.error.eq(0),
-                         checking.eq(1)]
+        run = _Run(start=Signal(name="run_start"), cleared=Signal(name="run_cleared"),
+                   release=Signal(name="run_release"), abort=Signal(name="run_abort"))
+        m.d.comb += run.release.eq(run.cleared)
+        drain = Signal(range(self._drain + 1))
         m.submodules.check = check = self._check
-        m.d.comb += [check.desc.eq(cur), check.start.eq(go), start.eq(check.done & ~check.bad)]
-        done, bad = check.done, check.bad
-        with m.If(done):
-            m.d.sync += checking.eq(0)
-            with m.If(bad):
-                m.d.sync += [self.error.eq(1), self.busy.eq(0)]
-        return start, checking
+        m.d.comb += [self.desc.ready.eq(~self.busy), check.desc.eq(cur),
+                     check.start.eq(run.start)]
+        m.d.sync += run.start.eq(accept)
+        with m.FSM(name="descriptor"):
+            with m.State("ACCEPT"):
+                with m.If(accept):
+                    m.d.sync += [cur.eq(self.desc.payload), self.busy.eq(1), self.error.eq(0),
+                                 run.cleared.eq(0)]
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(check.done & check.bad):
+                    m.d.sync += drain.eq(self._drain)
+                    m.next = "ABORT"
+                with m.Elif(check.done):
+                    m.d.comb += run.release.eq(1)
+                    m.d.sync += run.cleared.eq(1)
+                    m.next = "ACCEPT"
+            with m.State("ABORT"):
+                m.d.comb += run.abort.eq(1)
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.d.sync += [self.busy.eq(0), self.error.eq(1)]
+                    m.next = "ACCEPT"
+        return run
 
     def _reads(self, m, tap, go, wu):
         """Request the buffer reads of the tap at the address generator's output."""
@@ -248,7 +287,7 @@ class ConvEngine(wiring.Component):
         m.d.comb += [pe.valid.eq(d_valid), pe.wu.eq(wu), pe.first.eq(d_tap.first),
                      pe.last.eq(d_tap.last), pe.side.eq(d_tap.as_value())]
 
-    def _fp_results(self, m, pe, rq, addr_fifo, cur, wu, depth):
+    def _fp_results(self, m, pe, rq, addr_fifo, cur, wu, depth, run):
         """Queue FP/BP results, requantize them and write them to ``out``.
 
         Return the signal that is high when a result leaves the queue (returns a credit).
@@ -258,7 +297,8 @@ class ConvEngine(wiring.Component):
         entry = data.StructLayout({"acc": data.ArrayLayout(signed(cfg.acc_bits), t),
                                    "index": data.ArrayLayout(unsigned(32), t),
                                    "out_addr": len(self.out.addr)})
-        m.submodules.results = queue = fifo.SyncFIFOBuffered(width=entry.size, depth=depth)
+        queue = fifo.SyncFIFOBuffered(width=entry.size, depth=depth)
+        m.submodules.results = ResetInserter(run.abort)(queue)
         lane_off = [Signal(32, name=f"lane_off{i}") for i in range(t)]
         m.d.sync += [off.eq(i * cur.out_plane) for i, off in enumerate(lane_off)]
         w_data, head = Signal(entry), entry(queue.r_data)
@@ -266,8 +306,8 @@ class ConvEngine(wiring.Component):
                      queue.w_data.eq(w_data), queue.w_en.eq(pe.fp_valid)]
         m.d.comb += [w_data.index[i].eq(side.idx + lane_off[i]) for i in range(t)]
         m.d.comb += [
-            rq.i.valid.eq(queue.r_rdy), rq.i.payload.acc.eq(head.acc),
-            rq.i.payload.index.eq(head.index), queue.r_en.eq(rq.i.ready),
+            rq.i.valid.eq(queue.r_rdy & run.release), rq.i.payload.acc.eq(head.acc),
+            rq.i.payload.index.eq(head.index), queue.r_en.eq(rq.i.ready & run.release),
             rq.shift.eq(cur.shift), rq.stochastic.eq(cur.stochastic), rq.key.eq(cur.key),
             rq.relu.eq(cur.relu), rq.o.ready.eq(self.out.ready),
             addr_fifo.w_en.eq(rq.i.valid & rq.i.ready), addr_fifo.w_data.eq(head.out_addr),
@@ -279,29 +319,36 @@ class ConvEngine(wiring.Component):
                                                 rq.o.payload.mask.as_value()))]
         return rq.i.valid & rq.i.ready
 
-    def _wu_results(self, m, pe, upd, update):
+    def _wu_results(self, m, pe, upd, update, run):
         """Offer each WU result, held in the array, on ``grad`` (UPDATE: to the updater).
 
         Return the signal that is high when the result is taken (returns the WU credit).
         """
         held = Signal()
         grad_ready = Mux(update, upd.grad.ready, self.grad.ready)
-        taken = held & grad_ready
-        with m.If(pe.wu_valid):
+        offered = held & run.release
+        taken = offered & grad_ready
+        with m.If(run.abort):
+            m.d.sync += held.eq(0)
+        with m.Elif(pe.wu_valid):
             m.d.sync += held.eq(1)
         with m.Elif(taken):
             m.d.sync += held.eq(0)
         wu_side = TapLayout(self._cfg)(pe.wu_side)
-        for grad, valid in ((self.grad, held & ~update), (upd.grad, held & update)):
+        for grad, valid in ((self.grad, offered & ~update), (upd.grad, offered & update)):
             m.d.comb += [grad.valid.eq(valid), grad.payload.acc.eq(pe.wu_acc),
                          grad.payload.addr.eq(wu_side.w_addr)]
         return taken
 
-    def _finish(self, m, starting, ag, issued, retired, updating):
-        """Drop ``busy`` once every reduction issued has left the engine."""
+    def _finish(self, m, run, ag, issued, retired, updating):
+        """Drop ``busy`` once the verdict was good and every reduction has left the engine."""
         pending = Signal(range(256))
-        m.d.sync += pending.eq(pending + issued - retired)
-        idle = ~starting & ~ag.running & ~ag.tap_valid & (pending == 0) & ~updating
+        with m.If(run.abort):
+            m.d.sync += pending.eq(0)
+        with m.Else():
+            m.d.sync += pending.eq(pending + issued - retired)
+        idle = (run.cleared & ~run.start & ~ag.running & ~ag.tap_valid & (pending == 0) &
+                ~updating)
         # Wait for the requantizer's statistics to include the last beat.
         settle = Signal(range(Requantizer.stats_delay + 2))
         with m.If(self.busy & idle):
@@ -311,13 +358,15 @@ class ConvEngine(wiring.Component):
         with m.Else():
             m.d.sync += settle.eq(0)
 
-    def _count(self, m, start, issue, tap, stalled, saturations, rq):
+    def _count(self, m, run, issue, tap, stalled, saturations, rq):
         """Busy, useful-MAC and stall counters; saturations and amax from the requantizer."""
         c = self.counters
         macs = Signal(2 * _bits(self._cfg.tm))
         m.d.sync += macs.eq(Mux(issue & tap.real, tap.out_lanes * tap.red_lanes, 0))
-        m.d.comb += [c.saturations.eq(saturations), c.amax.eq(rq.amax), rq.clear.eq(start)]
-        with m.If(self.desc.valid & self.desc.ready):
+        m.d.comb += [c.saturations.eq(saturations), c.amax.eq(rq.amax),
+                     rq.clear.eq(run.start)]
+        # A refused descriptor leaves the counters cleared, as if nothing ran.
+        with m.If((self.desc.valid & self.desc.ready) | run.abort):
             m.d.sync += [c.busy_cycles.eq(0), c.macs.eq(0), c.stall_cycles.eq(0)]
         with m.Elif(self.busy):
             m.d.sync += [c.busy_cycles.eq(c.busy_cycles + 1), c.macs.eq(c.macs + macs),

@@ -50,6 +50,7 @@ async def _offer(ctx, dut, fields):
 async def _refused(ctx, dut):
     """Wait, while the engine checks the accepted descriptor, until busy falls."""
     for _ in range(MAX_CHECK_CYCLES):
+        assert not ctx.get(dut.grad.valid), "a refused descriptor emitted a WU result"
         if not ctx.get(dut.busy):
             return
         await ctx.tick()
@@ -142,3 +143,42 @@ def test_stochastic_descriptor_is_refused_without_stochastic_rounding():
         assert ctx.get(dut.error) and ctx.get(dut.desc.ready)
         await _run_good(ctx, dut, GOOD | {"stochastic": 0})
     _run(bench, CFG.replace(stochastic_rounding=False))
+
+
+async def _host(ctx, port, rows=None, *, count=0):
+    """Write ``rows`` through host port ``port``, or read ``count`` rows back."""
+    ctx.set(port.w_en if rows is not None else port.r_en, 1)
+    out = []
+    for a in range(count if rows is None else len(rows)):
+        ctx.set(port.addr, a)
+        if rows is not None:
+            ctx.set(port.w_data, rows[a])
+        await ctx.tick()
+        out.append(ctx.get(port.r_data))
+    ctx.set(port.w_en, 0)
+    ctx.set(port.r_en, 0)
+    return out
+
+
+# Refused only by the buffer extents, the slowest rule: the run they start computes results
+# before the verdict, and none may leave the engine.
+LATE_BAD = {
+    "fp out_n past out buffer": descriptor_fields(
+        CFG, "fp", LayerShape(n=2, c=2, h=4, w=4, m=2, k=1)) | {"out_n": 120},
+    "wu w_red past weight buffer": descriptor_fields(
+        CFG, "wu", LayerShape(n=1, c=3, h=3, w=3, m=2, k=3, pad=1)) | {"w_red": 63},
+}
+
+
+@pytest.mark.parametrize("name", LATE_BAD)
+def test_refused_run_writes_nothing(name):
+    pattern = [(0x5A5A5A5 * (a + 1)) & ((1 << 34) - 1) for a in range(64)]
+
+    async def bench(ctx, dut):
+        ctx.set(dut.grad.ready, 1)
+        await _host(ctx, dut.host_out, pattern)
+        await _offer(ctx, dut, LATE_BAD[name])
+        await _refused(ctx, dut)
+        assert ctx.get(dut.error)
+        assert await _host(ctx, dut.host_out, count=len(pattern)) == pattern
+    _run(bench)

@@ -13,7 +13,7 @@ from edgetrain.sim.engine_run import SMALL_CONFIG, run_engine_tb
 from edgetrain.sim.runner import SIM_ROOT
 
 T = SMALL_CONFIG.tm
-SIDES = (4, 8)
+SIDES = (8, 10)   # both runs outlast the descriptor check they overlap
 
 
 def _layers(mode):
