@@ -5,7 +5,9 @@ regions of ``REGION_WORDS`` words (region = address >> 20, up to 8 regions): reg
 "DRAM" stand-in (a plain 16-bit memory), the others are the accelerator's wide buffers
 (the conv engine's ``act``, ``wgt``, ``out``, ...). In a wide region, word
 ``row << lane_bits | lane`` is the 16-bit lane ``lane`` of buffer row ``row`` (lane 0 = bits
-0..15), with ``lane_bits`` the smallest that covers the row. A lane write is a read-modify-write of its row.
+0..15), with ``lane_bits`` the smallest that covers the row. Every write is a
+read-modify-write of its row (in a plain 16-bit region too), so all regions share one read
+mux and one merge path.
 
 Accesses outside a region's rows or lanes, or to a region that does not exist, read 0,
 write nothing and set the sticky ``bad_access`` flag.
@@ -53,8 +55,6 @@ class HostMemoryMap(wiring.Component):
         if not 1 <= len(self._regions) <= 8:
             raise ValueError(f"need 1 to 8 regions, not {len(self._regions)}")
         self._region_bits = max(1, (len(self._regions) - 1).bit_length())
-        self._rmw_region, self._rmw_lane = Signal(3), Signal(8)
-        self._rmw_row = Signal(max(r.addr_bits for r in self._regions))
         super().__init__({
             "host": In(MemoryPortSignature(addr_bits=REGION_BITS + self._region_bits,
                                            data_bits=16)),
@@ -75,48 +75,63 @@ class HostMemoryMap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         host = self.host
-        region_idx = host.addr[REGION_BITS:]
-        read_region, read_lane, read_bad = Signal(3), Signal(8), Signal()
-        with m.If(host.r_en & host.ready):
-            m.d.sync += read_region.eq(region_idx)
+        # The host holds addr and w_data until ready, so every port takes its row address
+        # straight from host.addr, and all ports share one read-data mux and one merge.
+        lane_bits = max(1, max(r.lane_bits for r in self._regions))
+        row = Signal(16 << lane_bits)
+        merged = Signal(len(row))
+        # Region and lane of the last accepted read (a host read or a lane write's read).
+        read_region, read_lane, read_bad = Signal(3), Signal(lane_bits), Signal()
         with m.Switch(read_region):
             for i, r in enumerate(self._regions):
                 with m.Case(i):
-                    lanes = _lanes(r, getattr(self, r.name).r_data)
-                    m.d.comb += host.r_data.eq(Mux(read_bad, 0, lanes.word_select(
-                        read_lane[:max(1, r.lane_bits)], 16)))
+                    m.d.comb += row.eq(getattr(self, r.name).r_data)
+        m.d.comb += host.r_data.eq(Mux(read_bad, 0, row.word_select(read_lane, 16)))
+        for r in self._regions:
+            port = getattr(self, r.name)
+            m.d.comb += [port.addr.eq(host.addr[r.lane_bits:REGION_BITS]),
+                         port.w_data.eq(merged[:r.data_bits])]
         with m.FSM(name="map_fsm"):
             with m.State("IDLE"):
-                self._idle(m, read_lane, read_bad)
-            self._read_modify_write(m)
+                self._idle(m, read_region, read_lane, read_bad)
+            with m.State("RMW-MERGE"):
+                m.d.sync += merged.eq(Cat(
+                    Mux(read_lane == k, host.w_data, row[16 * k:16 * (k + 1)])
+                    for k in range(1 << lane_bits)))
+                m.next = "RMW-WRITE"
+            with m.State("RMW-WRITE"):
+                with m.Switch(read_region):
+                    for i, r in enumerate(self._regions):
+                        with m.Case(i):
+                            port = getattr(self, r.name)
+                            m.d.comb += port.w_en.eq(1)
+                            with m.If(port.ready):
+                                m.next = "RMW-DONE"
+            with m.State("RMW-DONE"):
+                # Accept the host's (held) write request now that its row is written.
+                m.d.comb += host.ready.eq(1)
+                m.next = "IDLE"
         return m
 
-    def _idle(self, m, read_lane, read_bad):
-        """Serve reads and full-word writes at once; start a lane write's read."""
+    def _idle(self, m, read_region, read_lane, read_bad):
+        """Serve reads at once; a write reads its row first (then merge and write it)."""
         host, region_idx = self.host, self.host.addr[REGION_BITS:]
-        with m.If(host.r_en & host.ready):
-            m.d.sync += read_bad.eq(0)
         with m.Switch(region_idx):
             for i, r in enumerate(self._regions):
                 with m.Case(i):
                     port = getattr(self, r.name)
                     row, lane = host.addr[r.lane_bits:REGION_BITS], host.addr[:r.lane_bits]
                     inside = _below(row, r.depth) & (lane < r.lanes if r.lane_bits else 1)
-                    m.d.comb += port.addr.eq(row)
                     with m.If(~inside & (host.r_en | host.w_en)):
                         self._refuse(m, read_bad)
-                    with m.Elif(host.r_en):
-                        m.d.comb += [port.r_en.eq(1), host.ready.eq(port.ready)]
-                        with m.If(port.ready):
-                            m.d.sync += read_lane.eq(lane)
-                    with m.Elif(host.w_en & (r.lanes == 1)):
-                        m.d.comb += [port.w_en.eq(1), port.w_data.eq(host.w_data),
-                                     host.ready.eq(port.ready)]
-                    with m.Elif(host.w_en):
+                    with m.Elif(host.r_en | host.w_en):
                         m.d.comb += port.r_en.eq(1)
                         with m.If(port.ready):
-                            m.d.sync += [self._rmw_region.eq(i), self._rmw_row.eq(row),
-                                         self._rmw_lane.eq(lane)]
+                            m.d.sync += [read_region.eq(i), read_lane.eq(lane),
+                                         read_bad.eq(0)]
+                        with m.If(host.r_en):
+                            m.d.comb += host.ready.eq(port.ready)
+                        with m.Elif(port.ready):
                             m.next = "RMW-MERGE"
             with m.Default():
                 with m.If(host.r_en | host.w_en):
@@ -127,32 +142,6 @@ class HostMemoryMap(wiring.Component):
         m.d.sync += self.bad_access.eq(1)
         with m.If(self.host.r_en):
             m.d.sync += read_bad.eq(1)
-
-    def _read_modify_write(self, m):
-        host = self.host
-        merged = Signal(max(r.lanes for r in self._regions) * 16)
-        with m.State("RMW-MERGE"):
-            with m.Switch(self._rmw_region):
-                for i, r in enumerate(self._regions):
-                    with m.Case(i):
-                        old = _lanes(r, getattr(self, r.name).r_data)
-                        m.d.sync += merged.eq(Cat(
-                            Mux(self._rmw_lane == k, host.w_data, old[16 * k:16 * k + 16])
-                            for k in range(r.lanes)))
-            m.next = "RMW-WRITE"
-        with m.State("RMW-WRITE"):
-            with m.Switch(self._rmw_region):
-                for i, r in enumerate(self._regions):
-                    with m.Case(i):
-                        port = getattr(self, r.name)
-                        m.d.comb += [port.addr.eq(self._rmw_row), port.w_en.eq(1),
-                                     port.w_data.eq(merged[:r.data_bits])]
-                        with m.If(port.ready):
-                            m.next = "RMW-DONE"
-        with m.State("RMW-DONE"):
-            # Accept the host's (held) write request now that its row is written.
-            m.d.comb += host.ready.eq(1)
-            m.next = "IDLE"
 
 
 def _below(value, bound):
