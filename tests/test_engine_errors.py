@@ -180,5 +180,7 @@ def test_refused_run_writes_nothing(name):
         await _offer(ctx, dut, LATE_BAD[name])
         await _refused(ctx, dut)
         assert ctx.get(dut.error)
+        assert [ctx.get(dut.counters[f]) for f in ("busy_cycles", "macs", "stall_cycles")] == \
+            [0, 0, 0], "a refused run left counts"
         assert await _host(ctx, dut.host_out, count=len(pattern)) == pattern
     _run(bench)
