@@ -170,8 +170,9 @@ class WeightUpdater(wiring.Component):
         # Per-run constants (the descriptor is held), registered off the adders' paths.
         step, wrap, offset = (Signal(32, name="idx_step"), Signal(32, name="idx_wrap"),
                               [Signal(32, name=f"idx_offset{n}") for n in range(lanes)])
+        # One adder per lane and row: the wrapped step is precomputed too.
         m.d.sync += [step.eq(di * d.w_idx_out + dj * d.w_red),
-                     wrap.eq(d.w_idx_out - t * d.w_red)]
+                     wrap.eq((di + 1) * d.w_idx_out + (dj - t) * d.w_red)]
         m.d.sync += [o.eq((n // t) * d.w_idx_out + (n % t) * d.w_red)
                      for n, o in enumerate(offset)]
         base = self._block_index(m)
@@ -183,7 +184,7 @@ class WeightUpdater(wiring.Component):
         with m.Elif(issue):
             for x, c in zip(index, col):
                 over = c + dj >= t
-                m.d.sync += [x.eq(x + step + Mux(over, wrap, 0)),
+                m.d.sync += [x.eq(x + Mux(over, wrap, step)),
                              c.eq(Mux(over, c + dj - t, c + dj))]
         return Cat(*index)
 
