@@ -10,8 +10,8 @@ bit travels with each tap. An empty cycle is a tap whose operands are zero, so i
 to any accumulator; the accumulators need neither an enable nor a hold. Each stage is a
 register (operands, products, each tree level, accumulators), so no adder tree or accumulator
 sits on a multiplier's path: operands and products are the input and output registers Yosys
-can place around an ECP5 MULT18X18D / iCE40 SB_MAC16. The per-row control bits are separate
-registers so no control net fans out to the whole array.
+can place around an ECP5 MULT18X18D / iCE40 SB_MAC16. The only wide nets are the delayed
+``first``/``last`` bits (registers, one per stage) that every accumulator lane reads.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed
@@ -25,8 +25,7 @@ def _delay(m, sig, n, name):
     """Return the taps ``[sig, sig delayed 1 cycle, ..., sig delayed n cycles]``."""
     taps = [sig]
     for k in range(n):
-        # keep: per-row copies of the same control bits are duplicates on purpose (fanout).
-        r = Signal.like(sig, name=f"{name}_d{k + 1}", attrs={"keep": 1})
+        r = Signal.like(sig, name=f"{name}_d{k + 1}")
         m.d.sync += r.eq(taps[-1])
         taps.append(r)
     return taps
@@ -89,29 +88,15 @@ class PEArray(wiring.Component):
         m.d.sync += [prod[i * tn + j].eq(ra[i * tn + j] * rb[j])
                      for i in range(tm) for j in range(tn)]
         m.d.sync += [self.fp_valid.eq(0), self.wu_valid.eq(0)]
-        sums = self._tree(m, prod)
-        for i in range(tm):
-            ctl = self._control(m, f"row{i}", side=i == 0)
-            wu_taps = ctl[2]
-            self._accumulate(m, prod[i * tn:(i + 1) * tn], wu_taps, self.wu, i * tn,
-                             self.wu_valid, self.wu_side, self.wu_acc, hold=True, name="wu")
-            fp_taps = ctl[2 + self._levels]
-            self._accumulate(m, sums[i:i + 1], fp_taps, ~self.wu, i,
-                             self.fp_valid, self.fp_side, self.fp_acc, hold=False, name="fp")
+        ctl = Signal(data.StructLayout({"first": 1, "last": 1, "side": len(self.side)}))
+        m.d.comb += [ctl.first.eq(self.valid & self.first), ctl.last.eq(self.valid & self.last),
+                     ctl.side.eq(self.side)]
+        taps = _delay(m, ctl, 2 + self._levels, "ctl")
+        self._accumulate(m, prod, taps[2], self.wu, self.wu_valid, self.wu_side,
+                         self.wu_acc, hold=True, name="wu")
+        self._accumulate(m, self._tree(m, prod), taps[2 + self._levels], ~self.wu,
+                         self.fp_valid, self.fp_side, self.fp_acc, hold=False, name="fp")
         return m
-
-    def _control(self, m, name, *, side):
-        """Return one row's copy of the tap's control bits, delayed 0 .. 2 + levels cycles.
-
-        Only the copy with ``side`` carries the side bits (row 0: it drives the outputs).
-        """
-        ctl = Signal(data.StructLayout({"first": 1, "last": 1,
-                                        "side": len(self.side) if side else 0}),
-                     name=f"{name}_ctl")
-        m.d.comb += [ctl.first.eq(self.valid & self.first), ctl.last.eq(self.valid & self.last)]
-        if side:
-            m.d.comb += ctl.side.eq(self.side)
-        return _delay(m, ctl, 2 + self._levels, name)
 
     def _tree(self, m, prod):
         """Return ``tm`` row sums of ``prod`` after ``levels`` registered adder levels."""
@@ -129,23 +114,21 @@ class PEArray(wiring.Component):
             rows = nxt
         return [row[0] for row in rows]
 
-    def _accumulate(self, m, terms, ctl, active, base, o_valid, o_side, o_acc, *, hold, name):
-        """Accumulate ``terms`` lane-wise into lanes ``base ..`` of ``o_acc``.
+    def _accumulate(self, m, terms, ctl, active, o_valid, o_side, o_acc, *, hold, name):
+        """Accumulate ``terms`` lane-wise into ``o_acc``.
 
         On a ``last`` tap the sums go to ``o_acc``: every cycle (``hold`` false, valid only
         with ``o_valid``) or only then (``hold`` true: the result stays until the next one).
         """
         done = ctl.last & active
         for k, term in enumerate(terms):
-            acc = Signal(signed(self._acc_bits), name=f"{name}_acc{base + k}")
+            acc = Signal(signed(self._acc_bits), name=f"{name}_acc{k}")
             total = Mux(ctl.first, 0, acc) + term
             m.d.sync += acc.eq(total)
             if hold:
                 with m.If(done):
-                    m.d.sync += o_acc[base + k].eq(total)
+                    m.d.sync += o_acc[k].eq(total)
             else:
-                m.d.sync += o_acc[base + k].eq(total)
-        if base == 0:
-            # Row 0's copy of the control bits drives the shared outputs.
-            with m.If(done):
-                m.d.sync += [o_valid.eq(1), o_side.eq(ctl.side)]
+                m.d.sync += o_acc[k].eq(total)
+        with m.If(done):
+            m.d.sync += [o_valid.eq(1), o_side.eq(ctl.side)]
