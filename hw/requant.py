@@ -329,18 +329,25 @@ class Requantizer(wiring.Component):
 
     def _track_amax(self, m):
         # One comparator level per cycle: a max tree over the lanes, then the running max.
+        # The tree compares (acc ^ sign, sign), whose order is that of |acc| = (acc ^ sign)
+        # + sign up to ties, so no lane needs a negation; one adder finishes the winner.
         accepted = self.i.valid & self.i.ready
-        level = [Signal(self._acc_bits, name=f"abs{n}") for n in range(self._lanes)]
-        m.d.sync += [a.eq(Mux(accepted, abs(self.i.payload.acc[n]), 0))
-                     for n, a in enumerate(level)]
+        w = self._acc_bits
+        level = [Signal(w + 1, name=f"key{n}") for n in range(self._lanes)]
+        for n, key in enumerate(level):
+            acc = self.i.payload.acc[n]
+            sign = acc[-1]
+            m.d.sync += key.eq(Mux(accepted, Cat(sign, acc.as_unsigned() ^ sign.replicate(w)),
+                                   0))
         stages = [level]
         while len(level) > 1:
             pairs = [level[k:k + 2] for k in range(0, len(level), 2)]
-            level = [Signal(self._acc_bits, name=f"max{len(stages)}_{k}")
-                     for k in range(len(pairs))]
+            level = [Signal(w + 1, name=f"max{len(stages)}_{k}") for k in range(len(pairs))]
             m.d.sync += [r.eq(Mux(p[-1] > p[0], p[-1], p[0])) for r, p in zip(level, pairs)]
             stages.append(level)
-        top = level[0]
+        top = Signal(w, name="max_abs")
+        m.d.sync += top.eq(level[0][1:] + level[0][0])
+        stages.append([top])
         m.d.sync += self.amax.eq(Mux(top > self.amax, top, self.amax))
         with m.If(self.clear):
             m.d.sync += [s.eq(0) for lvl in stages for s in lvl]

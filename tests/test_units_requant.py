@@ -161,3 +161,23 @@ def test_requantizer_many_random_beats(seed):
     beats = random_requant_beats(random.Random(100 + seed), 6000, lanes=4, acc_bits=ACC_BITS)
     run = run_requant(beats, lanes=4, acc_bits=ACC_BITS, seed=seed, p_valid=0.7, p_ready=0.5)
     assert check_requant(beats, run) == []
+
+
+def test_amax_is_the_running_max_of_abs_beat_by_beat():
+    # Magnitudes with ties between signs and neighbours (2**k - 1, 2**k, 2**k + 1), up to
+    # the most negative accumulator, whose magnitude needs every bit of amax.
+    rnd = random.Random(31)
+    beats = random_requant_beats(rnd, 300, lanes=4, acc_bits=ACC_BITS)
+    for k, beat in enumerate(beats):
+        top = min(ACC_BITS - 1, 4 + k * (ACC_BITS - 5) // len(beats))
+        beat["acc"] = [rnd.choice((-1, 1)) * ((1 << rnd.randint(top - 3, top)) +
+                                              rnd.choice((-1, 0, 0, 1))) for _ in range(4)]
+        beat["acc"] = [max(a, -(1 << (ACC_BITS - 1))) for a in beat["acc"]]
+    beats[-1]["acc"][2] = -(1 << (ACC_BITS - 1))
+    run = run_requant(beats, lanes=4, acc_bits=ACC_BITS, seed=31)
+    want = list(itertools.accumulate((max(abs(a) for a in b["acc"]) for b in beats), max))
+    got = run.stats_after_beats("amax", Requantizer.stats_delay)
+    # Beat k is included by then; later beats may be too (amax settles before saturations).
+    assert all(g in want[k:] for k, g in enumerate(got)), [
+        (k, g, want[k]) for k, g in enumerate(got) if g not in want[k:]][:3]
+    assert run.stats["amax"] == want[-1] == 1 << (ACC_BITS - 1) and len(set(want)) > 40
