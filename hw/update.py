@@ -48,7 +48,9 @@ def _product(m, en, coef, word, *, name):
 def _saturate(m, en, value, *, name):
     """One stage: clip ``value`` to a signed 32-bit word; return (word, clipped flag)."""
     hi, lo = (1 << (WORD - 1)) - 1, -(1 << (WORD - 1))
-    too_big, too_small = value > hi, value < lo
+    # It fits when every bit from WORD - 1 up equals the sign: no compare chains.
+    sign, top = value[-1], value[WORD - 1:]
+    too_big, too_small = ~sign & top.any(), sign & ~top.all()
     word = Mux(too_big, hi, Mux(too_small, lo, value))[:WORD].as_signed()
     return (stage(m, en, word, name=name),
             stage(m, en, too_big | too_small, name=f"{name}_sat"))
