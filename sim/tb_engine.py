@@ -138,7 +138,7 @@ async def run_case(host, case):
                  else (lay.n, lay.c, lay.h, lay.w))
     n_out = out_shape[0] * -(-out_shape[1] // t) * out_shape[2] * out_shape[3]
     if case.mode in ("fp", "bp"):
-        junk = [int(host.rng.integers(0, 1 << 62)) for _ in range(n_out)]
+        junk = [int(host.rng.integers(0, 1 << min(62, 17 * t))) for _ in range(n_out)]
         await host.write_rows("out", junk)
     fields = descriptor_fields(cfg, case.mode, lay, shift=case.shift,
                                stochastic=case.rounding == "stochastic", key=case.key,
