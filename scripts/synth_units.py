@@ -61,7 +61,8 @@ def _yosys():
 
 
 def synthesize(unit, out_dir):
-    """Run ``synth_ecp5`` on ``unit`` as the top module; return its cell counts."""
+    """Run ``synth_ecp5`` on ``unit`` as the top module; return its cell counts (None if
+    Yosys failed: its ABC9 step sometimes dies under YoWASP on the larger variants)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "top.il").write_text(rtlil.convert(unit, name="top"))
     t0 = time.monotonic()
@@ -70,7 +71,9 @@ def synthesize(unit, out_dir):
                                "read_rtlil top.il; synth_ecp5 -top top -json top.json"],
                               cwd=out_dir, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode:
-        sys.exit(f"synth_units: yosys failed (log: {out_dir / 'synth.log'})")
+        print(f"synth_units: yosys failed (exit {proc.returncode}, log: "
+              f"{out_dir / 'synth.log'})", file=sys.stderr)
+        return None
     cells = Counter(c["type"] for c in
                     json.loads((out_dir / "top.json").read_text())["modules"]["top"]
                     ["cells"].values())
@@ -97,7 +100,8 @@ def main(argv=None):
         results[name] = synthesize(table[name](), Path(args.out) / name)
         print(f"{name}: {results[name]}", flush=True)
     keys = ("LUT4", "CCU2C", "DPR16X4", "comb", "FFs", "DSPs", "synth_s")
-    print_table([[n, *(r[k] for k in keys)] for n, r in results.items()], ["variant", *keys])
+    print_table([[n, *(r[k] if r else "failed" for k in keys)] for n, r in results.items()],
+                ["variant", *keys])
     if args.json:
         write_json(args.json, results)
 
