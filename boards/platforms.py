@@ -78,8 +78,8 @@ BOARDS = {
                            "needs `apt install libusb-1.0-0 libftdi1-2`) or Debian "
                            "`apt install openfpgaloader`",
         max_multipliers=156,
-        # One SGD lane (64 cycles per 8x8 block) and 256 weight blocks keep the master
-        # buffer at 16 K rows of 64 bits (57 DP16KD).
+        # One SGD lane (128 master-port cycles per 8x8 block) and 256 weight blocks keep the
+        # master buffer at 16 K rows of 64 bits (57 DP16KD).
         defaults={"tm": 8, "tn": 8, "update_lanes": 1, "weight_depth": 256},
         engine=True, sync_mhz=100,
         memory="bram",
@@ -97,8 +97,9 @@ BOARDS = {
         defaults={"tm": 2, "tn": 2, "max_kernel": 3, "max_channels": 16, "max_size": 16,
                   "max_batch": 4, "input_depth": 512, "weight_depth": 128,
                   "output_depth": 512, "update_lanes": 0, "stochastic_rounding": False},
-        # Measured: the engine with its update unit needs 15.4k LUT4 and 16 SB_MAC16 even
-        # at 2x2, three times the UP5K; the default build is the bridge + SPRAM link only.
+        # Measured (`edgetrain build --board icebreaker --engine`): this 2x2 engine now uses
+        # 4 SB_MAC16 but needs 9,737 logic cells (6,312 LUT4 + pipeline flip-flops) of
+        # 5,280; even 1x1 needs 6,678. The default build is the bridge + SPRAM link only.
         engine=False, sync_mhz=12, memory="spram", mem_depth=65536,
         memory_note="the four 256 Kbit SPRAMs (128 KB)"),
 }
