@@ -21,16 +21,10 @@ def _layers(mode):
             for s in SIDES]
 
 
-@pytest.fixture(scope="module")
-def results():
-    layers = [layer for mode in ("fp", "bp", "wu") for layer in _layers(mode)]
-    return run_engine_tb("icarus", layers=layers, backpressure=False,
-                         build_dir=SIM_ROOT / "engine" / "freerun-icarus")
-
-
 @pytest.mark.parametrize("mode", ["fp", "bp", "wu"])
-def test_one_tap_per_cycle_without_stalls(results, mode):
-    small, large = [r for r in results if r["mode"] == mode]
+def test_one_tap_per_cycle_without_stalls(mode):
+    small, large = run_engine_tb("icarus", layers=_layers(mode), backpressure=False,
+                                 build_dir=SIM_ROOT / "engine" / f"freerun-{mode}-icarus")
     assert small["ok"] and large["ok"], (small["error"], large["error"])
     assert small["stall_cycles"] == 0 and large["stall_cycles"] == 0
     # Every tap uses all T x T multipliers: taps = useful MACs / T^2.
