@@ -65,12 +65,6 @@ def _bits(v):
     return max(1, int(v).bit_length())
 
 
-def _scaled(value, factor):
-    """Return ``value * factor`` for a constant ``factor`` as shifts and adds (never a DSP)."""
-    terms = [value << i for i in range(factor.bit_length()) if factor >> i & 1]
-    return sum(terms[1:], terms[0]) if terms else Const(0)
-
-
 @dataclass(frozen=True)
 class _RunningSum:
     """``reg`` holds the address term of loop ``counter``: ``init`` at start, ``+ stride``

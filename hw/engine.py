@@ -47,6 +47,7 @@ from amaranth.lib.wiring import In, Out
 from ..errors import ConfigError
 from .addrgen import AddressGenerator, TapLayout
 from .config import AcceleratorConfig
+from .constmul import times_constant
 from .engine_check import DescriptorCheck
 from .engine_desc import MODES, DescriptorLayout
 from .engine_update import WeightUpdater, master_port_shape
@@ -300,7 +301,8 @@ class ConvEngine(wiring.Component):
         queue = fifo.SyncFIFOBuffered(width=entry.size, depth=depth)
         m.submodules.results = ResetInserter(run.abort)(queue)
         lane_off = [Signal(32, name=f"lane_off{i}") for i in range(t)]
-        m.d.sync += [off.eq(i * cur.out_plane) for i, off in enumerate(lane_off)]
+        m.d.sync += [off.eq(times_constant(cur.out_plane, i))
+                     for i, off in enumerate(lane_off)]
         w_data, head = Signal(entry), entry(queue.r_data)
         m.d.comb += [w_data.acc.eq(pe.fp_acc), w_data.out_addr.eq(side.out_addr),
                      queue.w_data.eq(w_data), queue.w_en.eq(pe.fp_valid)]

@@ -25,20 +25,15 @@ verdict takes ``DescriptorCheck(config=cfg).latency`` cycles: 37 for the iCEBrea
 46 for the default configuration (8 x 8, limits 5/64/32/32).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import AcceleratorConfig
+from .constmul import times_constant
 from .engine_desc import MODES, DescriptorLayout
 
 __all__ = ["DescriptorCheck"]
-
-
-def _scaled(value, factor):
-    """Return ``value * factor`` for a constant ``factor`` as shifts and adds (never a DSP)."""
-    terms = [value << i for i in range(factor.bit_length()) if factor >> i & 1]
-    return sum(terms[1:], terms[0]) if terms else Const(0)
 
 
 class DescriptorCheck(wiring.Component):
@@ -147,7 +142,7 @@ class DescriptorCheck(wiring.Component):
         checks = [d[f] == 0 for f in fields]
         # tiles == ceil(ch / T)  <=>  (tiles - 1) * T < ch <= tiles * T
         for side in ("out", "red"):
-            span = _scaled(d[f"{side}_tiles"], t)
+            span = times_constant(d[f"{side}_tiles"], t)
             checks += [span < d[f"{side}_ch"], span >= d[f"{side}_ch"] + t]
         checks += [d.kernel > cfg.max_kernel, d.pad >= d.kernel, d.batch > cfg.max_batch,
                    d.out_ch > cfg.max_channels, d.red_ch > cfg.max_channels]

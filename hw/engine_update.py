@@ -18,11 +18,12 @@ per block, row ``block_addr * T + i`` holds output channel ``i``, lane ``j`` (in
 SGD. A block uses the port for ``T`` cycles and nothing saturates.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import AcceleratorConfig
+from .constmul import times_constant
 from .engine_desc import DescriptorLayout
 from .memport import MemoryPortSignature
 from .update import SGDUpdate
@@ -49,12 +50,6 @@ def master_depth(cfg):
 def master_port_shape(cfg):
     """Return ``(addr_bits, data_bits)`` of the master-weight buffer port."""
     return (max(1, (master_depth(cfg) - 1).bit_length()), 64 * master_lanes(cfg))
-
-
-def _times(value, k):
-    """``value * k`` for a constant ``k >= 0`` as shifted adds (a multiply would take a DSP)."""
-    terms = [value << i for i in range(k.bit_length()) if k >> i & 1]
-    return sum(terms[1:], terms[0]) if terms else Const(0)
 
 
 class WeightUpdater(wiring.Component):
@@ -177,11 +172,11 @@ class WeightUpdater(wiring.Component):
         step, wrap, offset = (Signal(32, name="idx_step"), Signal(32, name="idx_wrap"),
                               [Signal(32, name=f"idx_offset{n}") for n in range(lanes)])
         # One adder per lane and row: the wrapped step is precomputed too.
-        forward = _times(d.w_idx_out, di) + _times(d.w_red, dj)
+        forward = times_constant(d.w_idx_out, di) + times_constant(d.w_red, dj)
         m.d.sync += [step.eq(forward),
-                     wrap.eq(forward + d.w_idx_out - _times(d.w_red, t))]
-        m.d.sync += [o.eq(_times(d.w_idx_out, n // t) + _times(d.w_red, n % t))
-                     for n, o in enumerate(offset)]
+                     wrap.eq(forward + d.w_idx_out - times_constant(d.w_red, t))]
+        m.d.sync += [o.eq(times_constant(d.w_idx_out, n // t) +
+                          times_constant(d.w_red, n % t)) for n, o in enumerate(offset)]
         base = self._block_index(m)
         index = [Signal(32, name=f"idx{n}") for n in range(lanes)]
         col = [Signal(range(t), name=f"col{n}") for n in range(lanes)]
@@ -209,9 +204,10 @@ class WeightUpdater(wiring.Component):
         with m.Elif(self.grad.valid & self.grad.ready):
             m.d.sync += kk.eq(kk + 1)
             with m.If(kk == d.w_red - 1):
-                m.d.sync += [kk.eq(0), rt.eq(rt + 1), rt_base.eq(rt_base + _times(d.w_red, t))]
+                m.d.sync += [kk.eq(0), rt.eq(rt + 1),
+                             rt_base.eq(rt_base + times_constant(d.w_red, t))]
                 with m.If(rt == d.red_tiles - 1):
                     m.d.sync += [rt.eq(0), rt_base.eq(0),
-                                 ot_base.eq(ot_base + _times(d.w_idx_out, t))]
+                                 ot_base.eq(ot_base + times_constant(d.w_idx_out, t))]
         m.d.sync += base.eq(ot_base + rt_base + kk)
         return base
