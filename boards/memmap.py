@@ -13,7 +13,7 @@ Accesses outside a region's rows or lanes, or to a region that does not exist, r
 write nothing and set the sticky ``bad_access`` flag.
 """
 
-from amaranth.hdl import Module, Signal, Mux, Cat, Const
+from amaranth.hdl import Module, Signal, Mux, Cat
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -149,8 +149,3 @@ def _below(value, bound):
     if bound & (bound - 1) == 0:
         return value[(bound - 1).bit_length():] == 0
     return value < bound
-
-
-def _lanes(region, value):
-    """Return ``value`` zero-padded to a whole number of 16-bit lanes."""
-    return Cat(value, Const(0, region.lanes * 16 - region.data_bits))

@@ -66,8 +66,7 @@ def _block(cfg, block):
     if block == "pe":
         return PEArray(tm=cfg.tm, tn=cfg.tn, acc_bits=cfg.acc_bits)
     if block == "mst-buffer":
-        addr_bits, data_bits = master_port_shape(cfg)
-        return SRAMBuffer(depth=master_depth(cfg), data_bits=data_bits)
+        return SRAMBuffer(depth=master_depth(cfg), data_bits=master_port_shape(cfg)[1])
     return ConvEngineTile(config=cfg)
 
 
