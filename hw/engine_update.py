@@ -121,10 +121,11 @@ class WeightUpdater(wiring.Component):
                      sgd.lr_shift.eq(d.lr_shift), sgd.stochastic.eq(d.stochastic),
                      sgd.key_g.eq(d.key), sgd.key_v.eq(d.key_v), sgd.key_w.eq(d.key_w),
                      sgd.clear.eq(self.start), self.saturations.eq(sgd.saturations)]
-        # The write-back of an updated row has priority over reading the next one.
+        # The write-back of an updated row has priority over reading the next one. A row is
+        # read only when the register it lands in will be free (see ``_feed``).
         writing = sgd.o.valid
-        pending = Signal()
-        read = held & ~writing & (~pending | sgd.i.ready)
+        fetched, move = Signal(), Signal()
+        read = held & ~writing & (~fetched | move)
         issue = read & self.mst.ready
         out = sgd.o.payload
         m.d.comb += [
@@ -136,28 +137,44 @@ class WeightUpdater(wiring.Component):
         ]
         self._row_done(m, issue, held, row)
         index = self._lane_indices(m, issue)
-        self._feed(m, sgd, wfifo, issue, pending, acc, row, row_addr, index)
-        m.d.comb += self.busy.eq(held | pending | (wfifo.level != 0))
+        pending = self._feed(m, sgd, wfifo, issue, fetched, move, acc, row, row_addr, index)
+        m.d.comb += self.busy.eq(held | fetched | pending | (wfifo.level != 0))
 
-    def _feed(self, m, sgd, wfifo, issue, pending, acc, row, row_addr, index):
-        """Present the row read last cycle to ``SGDUpdate`` (r_data holds until accepted)."""
+    def _feed(self, m, sgd, wfifo, issue, fetched, move, acc, row, row_addr, index):
+        """Carry each row read from ``mst`` into ``SGDUpdate``'s input register.
+
+        A row read in cycle c is on ``r_data`` in c + 1 (``fetched``; it stays there until
+        the next accepted read) and is registered on its way to the SGD unit (``move``),
+        whose first stage is a multiplier: a block RAM's clock-to-out and a multiplier in
+        one cycle would limit the clock. The beat waits in that register (``pending``, the
+        returned signal) until the unit accepts it; a row moves up when the register is
+        free or being emptied, so a row a cycle keeps flowing while the unit is ready.
+        """
         lanes = self._cfg.update_lanes
-        g_acc = Signal.like(sgd.i.payload.g_acc)
-        beat_index = Signal.like(sgd.i.payload.index)
-        addr = Signal.like(self.mst.addr)
+        p = sgd.i.payload
+        g_acc, beat_index = Signal.like(p.g_acc, name="read_g_acc"), Signal.like(p.index)
+        addr = Signal.like(self.mst.addr, name="read_addr")
+        pending = Signal()
+        beat = Signal.like(p, name="sgd_beat")
+        beat_addr = Signal.like(self.mst.addr, name="sgd_addr")
+        m.d.comb += move.eq(fetched & (~pending | sgd.i.ready))
         with m.If(issue):
-            m.d.sync += [pending.eq(1), addr.eq(row_addr + row), beat_index.eq(index)]
+            m.d.sync += [fetched.eq(1), addr.eq(row_addr + row), beat_index.eq(index)]
             m.d.sync += [g_acc[n].eq(acc[row * lanes + n]) for n in range(lanes)]
+        with m.Elif(move):
+            m.d.sync += fetched.eq(0)
+        words = self.mst.r_data
+        with m.If(move):
+            m.d.sync += [pending.eq(1), beat.g_acc.eq(g_acc), beat.index.eq(beat_index),
+                         beat_addr.eq(addr)]
+            m.d.sync += [beat.master[n].eq(words[64 * n:64 * n + 32]) for n in range(lanes)]
+            m.d.sync += [beat.velocity[n].eq(words[64 * n + 32:64 * (n + 1)])
+                         for n in range(lanes)]
         with m.Elif(sgd.i.valid & sgd.i.ready):
             m.d.sync += pending.eq(0)
-        words = self.mst.r_data
-        m.d.comb += [sgd.i.valid.eq(pending), sgd.i.payload.g_acc.eq(g_acc),
-                     sgd.i.payload.index.eq(beat_index),
-                     wfifo.w_en.eq(sgd.i.valid & sgd.i.ready), wfifo.w_data.eq(addr)]
-        m.d.comb += [sgd.i.payload.master[n].eq(words[64 * n:64 * n + 32])
-                     for n in range(lanes)]
-        m.d.comb += [sgd.i.payload.velocity[n].eq(words[64 * n + 32:64 * (n + 1)])
-                     for n in range(lanes)]
+        m.d.comb += [sgd.i.valid.eq(pending), sgd.i.payload.eq(beat),
+                     wfifo.w_en.eq(sgd.i.valid & sgd.i.ready), wfifo.w_data.eq(beat_addr)]
+        return pending
 
     def _lane_indices(self, m, issue):
         """Return the flat weight index of each lane of the row being issued.
