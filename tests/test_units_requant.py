@@ -31,9 +31,9 @@ def collect(payload):
 
 
 def run_requant(beats, *, lanes, acc_bits, out_bits=16, seed=0, p_valid=0.8, p_ready=0.6,
-                stochastic=True):
+                stochastic=True, pipeline="deep"):
     dut = Requantizer(lanes=lanes, acc_bits=acc_bits, out_bits=out_bits,
-                      stochastic=stochastic)
+                      stochastic=stochastic, pipeline=pipeline)
     return run_stream(dut, beats, apply=apply_beat(dut), collect=collect,
                       stats=("saturations", "amax"), p_valid=p_valid, p_ready=p_ready,
                       seed=seed)
@@ -85,11 +85,13 @@ def test_requantizer_random_beats(lanes, out_bits, count, seed):
     assert check_requant(beats, run, out_bits=out_bits) == []
 
 
-def test_requantizer_full_throughput_and_latency():
+@pytest.mark.parametrize("pipeline", ["deep", "shallow"])
+def test_requantizer_full_throughput_and_latency(pipeline):
     beats = random_requant_beats(random.Random(5), 64, lanes=2, acc_bits=20)
-    run = run_requant(beats, lanes=2, acc_bits=20, p_valid=1.0, p_ready=1.0)
+    run = run_requant(beats, lanes=2, acc_bits=20, p_valid=1.0, p_ready=1.0,
+                      pipeline=pipeline)
     assert check_requant(beats, run) == []
-    latency = Requantizer(lanes=2, acc_bits=20).latency
+    latency = Requantizer(lanes=2, acc_bits=20, pipeline=pipeline).latency
     assert [o - i for i, o in zip(run.in_cycles, run.out_cycles)] == [latency] * len(beats)
     assert run.in_cycles == list(range(run.in_cycles[0], run.in_cycles[0] + len(beats)))
 
@@ -148,11 +150,28 @@ def test_comparison_detects_an_off_by_one_shift():
 
 
 @pytest.mark.parametrize("bad", [{"lanes": 0}, {"acc_bits": 65}, {"out_bits": 1},
-                                 {"lanes": 2.0}])
+                                 {"lanes": 2.0}, {"pipeline": "medium"}])
 def test_bad_parameters_name_the_value(bad):
     args = {"lanes": 2, "acc_bits": 32, **bad}
     with pytest.raises(TypeError, match=repr(list(bad.values())[0])):
         Requantizer(**args)
+
+
+@pytest.mark.parametrize("lanes,stochastic,seed", [(4, True, 41), (2, False, 42), (3, True, 43)])
+def test_shallow_requantizer_matches_numerics(lanes, stochastic, seed):
+    """The slow-clock pipeline: 2 stages, stall-together, no queue; the same results."""
+    rnd = random.Random(seed)
+    beats = (random_requant_beats(rnd, 500, lanes=lanes, acc_bits=ACC_BITS)
+             + random_requant_beats(rnd, 300, lanes=lanes, acc_bits=ACC_BITS,
+                                    shifts=(-128, 127)))
+    if not stochastic:
+        beats = [{**b, "stochastic": 0} for b in beats]
+    run = run_requant(beats, lanes=lanes, acc_bits=ACC_BITS, seed=seed, stochastic=stochastic,
+                      pipeline="shallow")
+    assert check_requant(beats, run) == []
+    assert Requantizer(lanes=lanes, acc_bits=ACC_BITS, stochastic=stochastic,
+                       pipeline="shallow").latency < Requantizer(lanes=lanes,
+                                                                 acc_bits=ACC_BITS).latency
 
 
 @pytest.mark.slow
