@@ -20,7 +20,8 @@ Each tap carries (``T = tm``, ``d`` the descriptor, sums wrap at the field's wid
 * ``act_addr = n * act_n + rt * act_plane + (iy * in_w + ix if inb else 0)``
 * ``out_addr = n * out_n + ot * out_plane + oy * out_w + ox``
 * ``w_addr = ot * w_out + rt * w_red + (ky * kernel + kx if real else 0)``
-* ``idx = n * idx_n + ot * idx_tile + oy * out_w + ox`` (the element index for rounding)
+* ``idx = n * idx_n + ot * idx_tile + oy * out_w + ox`` (the element index for stochastic
+  rounding; 0 bits wide, not generated, in a build without it)
 * ``real``: ``ky < kernel`` and ``kx < kernel`` (low only for a null tap); ``inb``: real and
   ``(iy, ix)`` inside ``in_h x in_w``;
 * ``first``/``last``: the first and last tap of one reduction (one output pixel in FP/BP,
@@ -81,7 +82,7 @@ def TapLayout(cfg):
     lanes = _bits(cfg.tm)
     return data.StructLayout({
         "act_addr": _bits(cfg.input_depth - 1), "out_addr": _bits(cfg.output_depth - 1),
-        "w_addr": _bits(cfg.weight_depth - 1), "idx": 32,
+        "w_addr": _bits(cfg.weight_depth - 1), "idx": 32 if cfg.stochastic_rounding else 0,
         "inb": 1, "real": 1, "first": 1, "last": 1, "done": 1,
         "out_lanes": lanes, "red_lanes": lanes,
     })
@@ -216,7 +217,8 @@ class AddressGenerator(wiring.Component):
         (``first``) and of the ``oy`` that follows a ``ky`` wrap (``ky``).
         """
         d, tap = self.desc, self.tap
-        act, out, wgt = len(tap.act_addr), len(tap.out_addr), len(tap.w_addr)
+        act, out, wgt, idx = (len(tap.act_addr), len(tap.out_addr), len(tap.w_addr),
+                              len(tap.idx))
         coord = signed(_bits(self._cfg.max_size) + 3)
         # Strides that depend on the mode, registered like the loop bounds.
         row_step, ky_row_step = Signal(act), Signal(act)
@@ -241,7 +243,7 @@ class AddressGenerator(wiring.Component):
             rsum("oy_pix", "oy", 2 * len(cnt["oy"]), d.out_w),
             rsum("ot_w", "ot", wgt, d.w_out), rsum("rt_w", "rt", wgt, d.w_red),
             rsum("ky_w", "ky", wgt, ky_w_step, kernel_first, Mux(phases["ky"], d.kernel, 0)),
-            rsum("n_idx", "n", 32, d.idx_n), rsum("ot_idx", "ot", 32, d.idx_tile),
+            rsum("n_idx", "n", idx, d.idx_n), rsum("ot_idx", "ot", idx, d.idx_tile),
             # Input coordinates less their offset, and the channels left from a tile on.
             rsum("oy_y", "oy", coord, outer_step("oy", Mux(~bp & d.stride2, 2, 1))),
             rsum("ky_y", "ky", coord, Mux(bp, -1, 1)),
@@ -249,7 +251,7 @@ class AddressGenerator(wiring.Component):
             rsum("kx_x", "kx", coord, Mux(bp, -1, 1)),
             rsum("ot_rest", "ot", lanes, -self._cfg.tm, d.out_ch, d.out_ch),
             rsum("rt_rest", "rt", lanes, -self._cfg.tm, d.red_ch, d.red_ch)]
-        return {s.reg.name[len("sum_"):]: s for s in sums}
+        return {s.reg.name[len("sum_"):]: s for s in sums if len(s.reg)}
 
     def _run_constants(self, m, bp):
         """Return the registered per-run constants of the input position.
@@ -286,12 +288,12 @@ class AddressGenerator(wiring.Component):
             act_base=v["n_act"] + v["rt_act"], act_row=v["oy_row"] + v["ky_row"],
             out_base=v["n_out"] + v["ot_out"], out_pix=v["oy_pix"] + cnt["ox"],
             w_base=v["ot_w"] + v["rt_w"], w_kernel=Mux(is_real, v["ky_w"] + cnt["kx"], 0),
-            idx_base=v["n_idx"] + v["ot_idx"])
+            idx_base=v["n_idx"] + v["ot_idx"] if "n_idx" in v else 0)
         widths = dict(valid=1, real=1, y=v["oy_y"].shape(), x=v["ox_x"].shape(), first=1,
                       last=1, done=1, out_lanes=len(tap.out_lanes), red_lanes=len(tap.red_lanes),
                       act_base=len(tap.act_addr), act_row=len(tap.act_addr),
                       out_base=len(tap.out_addr), out_pix=len(v["oy_pix"]) + 1,
-                      w_base=len(tap.w_addr), w_kernel=len(tap.w_addr), idx_base=32)
+                      w_base=len(tap.w_addr), w_kernel=len(tap.w_addr), idx_base=len(tap.idx))
         regs = {k: Signal(w, name=f"cs_{k}") for k, w in widths.items()}
         with m.If(self.en):
             m.d.sync += [regs[k].eq(values[k]) for k in regs]

@@ -11,10 +11,11 @@ from dataclasses import dataclass, fields
 from ..errors import ConfigError
 from ..tomlfile import read_toml
 
-__all__ = ["AcceleratorConfig", "REFRESH_POLICIES", "BUFFER_NAMES", "required_accumulator_bits",
-           "load_config"]
+__all__ = ["AcceleratorConfig", "REFRESH_POLICIES", "BUFFER_NAMES", "PIPELINES",
+           "required_accumulator_bits", "load_config"]
 
 REFRESH_POLICIES = ("none", "periodic", "live", "lifetime")
+PIPELINES = ("deep", "shallow")
 BUFFER_NAMES = ("input", "weight", "output")
 
 
@@ -52,6 +53,10 @@ class AcceleratorConfig:
         ``stochastic_rounding``: build the random generators of stochastic rounding (the
         requantizer's and the SGD unit's); False builds nearest-even rounding only and the
         engine refuses descriptors that ask for stochastic rounding.
+        ``pipeline``: ``"deep"`` registers every carry chain and barrel level (for fast
+        clocks, e.g. 100 MHz on the ECP5); ``"shallow"`` merges stages and drops the
+        flip-flop queues they need (the requantizer: 2 stall-together stages instead of 7
+        and a queue), for slow clocks such as the iCEBreaker's 12 MHz. Results are equal.
     Buffers
         ``input_depth``, ``weight_depth``, ``output_depth``: rows per bank of each on-chip
         buffer. ``retention_cycles``: emulated eDRAM retention time. ``refresh``: refresh
@@ -72,6 +77,7 @@ class AcceleratorConfig:
     acc_bits: int = 0
     update_lanes: int = 1
     stochastic_rounding: bool = True
+    pipeline: str = "deep"
 
     input_depth: int = 1024
     weight_depth: int = 512
@@ -136,6 +142,9 @@ class AcceleratorConfig:
         if not isinstance(self.stochastic_rounding, bool):
             raise ConfigError(f"stochastic_rounding must be true or false, not "
                               f"{self.stochastic_rounding!r}")
+        if self.pipeline not in PIPELINES:
+            raise ConfigError(f"pipeline must be \"deep\" (fast clocks) or \"shallow\" "
+                              f"(slow clocks), not {self.pipeline!r}")
 
     def _check_edram(self):
         from .edram import check_refresh_budget  # edram imports this module

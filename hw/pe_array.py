@@ -81,9 +81,13 @@ class PEArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         tm, tn = self._tm, self._tn
-        ra = Signal.like(self.a)
-        rb = Signal.like(self.b)
-        prod = [Signal(signed(32), name=f"p_{i}_{j}") for i in range(tm) for j in range(tn)]
+        # No reset: Yosys can then pack these into the DSP block's input and output
+        # registers (an iCE40 SB_MAC16 register has no reset). A stale value after a reset
+        # is discarded by the next ``first`` tap.
+        ra = Signal.like(self.a, reset_less=True)
+        rb = Signal.like(self.b, reset_less=True)
+        prod = [Signal(signed(32), name=f"p_{i}_{j}", reset_less=True)
+                for i in range(tm) for j in range(tn)]
         m.d.sync += [ra.eq(self.a), rb.eq(self.b)]
         m.d.sync += [prod[i * tn + j].eq(ra[i * tn + j] * rb[j])
                      for i in range(tm) for j in range(tn)]

@@ -26,6 +26,10 @@ CONFIGS = {
     "t3": AcceleratorConfig(tm=3, tn=3, max_kernel=5, max_channels=7, max_size=9,
                             max_batch=3, input_depth=296, weight_depth=100, output_depth=392,
                             refresh=("none", "none", "none")),
+    # Nearest rounding only: no element index is generated (a 0-bit idx).
+    "t2-nearest": AcceleratorConfig(tm=2, tn=2, max_kernel=5, max_channels=6, max_size=9,
+                                    max_batch=2, input_depth=512, weight_depth=128,
+                                    output_depth=512, stochastic_rounding=False),
 }
 STRIDE_FIELDS = ("act_n", "act_plane", "out_n", "out_plane", "w_out", "w_red", "idx_n",
                  "idx_tile")
@@ -161,7 +165,8 @@ def test_every_kernel_and_pad_with_stride_2():
         _compare(cfg, f, got)
 
 
-@pytest.mark.parametrize("name, count, seed", [("t4", 40, 1), ("t3", 30, 2)])
+@pytest.mark.parametrize("name, count, seed", [("t4", 40, 1), ("t3", 30, 2),
+                                               ("t2-nearest", 30, 4)])
 def test_tap_stream_matches_loop_nest(name, count, seed):
     cfg = CONFIGS[name]
     rng = random.Random(seed)

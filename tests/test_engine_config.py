@@ -69,3 +69,10 @@ def test_bp_checks_the_buffers_it_reads_and_writes():
     descriptor_fields(cfg, "fp", lay)
     with pytest.raises(ConfigError, match="needs 128 act buffer rows but the depth is 64"):
         descriptor_fields(cfg, "bp", lay)              # BP reads dy from the act buffer
+
+
+def test_unknown_pipeline_is_rejected_with_the_choices():
+    with pytest.raises(ConfigError, match="pipeline must be \"deep\" .* or \"shallow\" .*, "
+                                          "not 'fast'"):
+        AcceleratorConfig(pipeline="fast")
+    assert AcceleratorConfig().pipeline == "deep"
