@@ -19,7 +19,8 @@ REG_COUNT = 48
 
 
 class Register(enum.Enum, shape=6):
-    """Register addresses. RO = read-only (writes are ignored)."""
+    """Register addresses. RO = read-only (writes are ignored), WO = write-only (reads
+    return 0: the descriptor fields a build does not use then cost no flip-flops)."""
     ID = 0          # RO  DEVICE_ID
     INFO = 1        # RO  tm | tn << 8 | log2(dram words) << 16 | 16 << 24
     SCRATCH = 2     # RW  free for the host (link test)
@@ -27,7 +28,7 @@ class Register(enum.Enum, shape=6):
     STARTS = 4      # RO  number of START frames accepted
     LEDS = 5        # RW  bits 0..3 light user LEDs (where the board has them)
     LAYOUT = 6      # RO  descriptor words | counter words << 8 | engine present << 16
-    DESC = 16       # RW  window: the engine descriptor, 32 bits per register, LSB first
+    DESC = 16       # WO  window: the engine descriptor, 32 bits per register, LSB first
     COUNTERS = 32   # RO  window: the engine counters (valid when not busy), LSB first
 
 
@@ -60,7 +61,7 @@ class RegisterBank(wiring.Component):
 
     ``info``/``layout``: constant INFO and LAYOUT values. ``start`` counts into STARTS.
     ``leds``: the LEDS register. ``desc``: the DESC window (``desc_bits``, written by the
-    host). ``counters``: shown in the COUNTERS window (``counter_bits``).
+    host, not readable). ``counters``: shown in the COUNTERS window (``counter_bits``).
     """
 
     def __init__(self, *, info, desc_bits=0, counter_bits=0):
@@ -94,7 +95,7 @@ class RegisterBank(wiring.Component):
         writable = {Register.SCRATCH.value: scratch, Register.LEDS.value: self.leds}
         for i in range(words_of(self._desc_bits)):
             word = self.desc.word_select(i, 32)
-            readable[Register.DESC.value + i] = writable[Register.DESC.value + i] = word
+            writable[Register.DESC.value + i] = word
         for i in range(words_of(self._counter_bits)):
             readable[Register.COUNTERS.value + i] = self.counters.word_select(i, 32)
         m.d.comb += self.port.ready.eq(1)
