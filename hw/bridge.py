@@ -128,6 +128,8 @@ class HostBridge(wiring.Component):
         m.submodules.staging = s.staging
         m.d.comb += [self.rx.ready.eq(1), s.stage_rd.addr.eq(s.word_idx),
                      self.busy.eq(~s.hunting)]
+        # One CRC step serves both directions: the byte received, or the byte being sent.
+        m.d.comb += s.crc_byte.eq(Mux(self.tx.valid, self.tx.payload, self.rx.payload))
         m.d.sync += self.start.eq(0)
         # The frame checks (wide compares) are registered: one settling state before CHECK.
         s.check = Signal(Status)
@@ -167,7 +169,7 @@ class HostBridge(wiring.Component):
                 m.next = "HEADER"
         with m.State("HEADER"):
             with self._frame_byte(m, s):
-                m.d.sync += [s.crc.eq(crc16_step(s.crc, byte)), s.idx.eq(s.idx + 1)]
+                m.d.sync += [s.crc.eq(s.crc_next), s.idx.eq(s.idx + 1)]
                 with m.Switch(s.idx):
                     with m.Case(0):
                         m.d.sync += s.cmd.eq(byte)
@@ -200,7 +202,7 @@ class HostBridge(wiring.Component):
         """Shift a payload byte into the word accumulator; stage each completed memory word."""
         wb, width = s.wb, self._mem_data_bits
         next_acc = Cat(s.acc[8:], byte)
-        m.d.sync += [s.crc.eq(crc16_step(s.crc, byte)), s.idx.eq(s.idx + 1),
+        m.d.sync += [s.crc.eq(s.crc_next), s.idx.eq(s.idx + 1),
                      s.acc.eq(next_acc), s.byte_in_word.eq(s.byte_in_word + 1)]
         with m.If(s.byte_in_word == wb - 1):
             m.d.sync += s.byte_in_word.eq(0)
@@ -279,7 +281,7 @@ class HostBridge(wiring.Component):
         m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(byte)]
         if crc:
             with m.If(self.tx.ready):
-                m.d.sync += s.crc.eq(crc16_step(s.crc, byte))
+                m.d.sync += s.crc.eq(s.crc_next)
         return m.If(self.tx.ready)
 
     def _respond(self, m, s):
@@ -294,7 +296,7 @@ class HostBridge(wiring.Component):
             with self._send(m, s, byte, crc=False):
                 m.d.sync += s.idx.eq(s.idx + 1)
                 with m.If(s.idx != 0):
-                    m.d.sync += s.crc.eq(crc16_step(s.crc, byte))
+                    m.d.sync += s.crc.eq(s.crc_next)
                 with m.If(s.idx == len(header) - 1):
                     m.d.sync += [s.idx.eq(0), s.bytes_left.eq(4)]
                     with m.If(s.resp_len == 0):
@@ -336,6 +338,8 @@ class _BridgeState:
         max_payload = 255 * self.wb
         self.cmd, self.addr, self.count = Signal(8), Signal(32), Signal(8)
         self.crc, self.rcv_crc = Signal(16, init=CRC16_INIT), Signal(16)
+        self.crc_byte = Signal(8)
+        self.crc_next = crc16_step(self.crc, self.crc_byte)
         self.code = Signal(Status)
         self.idx = Signal(range(max_payload + 1))
         self.plen = Signal(range(max_payload + 1))
