@@ -92,15 +92,18 @@ BOARDS = {
         programmer_args=(),
         programmer_install="Debian `apt install fpga-icestorm` (provides iceprog)",
         max_multipliers=8,
-        # 2x2 MACs (the engine needs tm == tn; 2x4 would not be square) and buffers that
-        # fit the UP5K's 30 block RAMs next to the SPRAM "DRAM".
-        defaults={"tm": 2, "tn": 2, "max_kernel": 3, "max_channels": 16, "max_size": 16,
-                  "max_batch": 4, "input_depth": 512, "weight_depth": 128,
-                  "output_depth": 512, "update_lanes": 0, "stochastic_rounding": False},
-        # Measured (`edgetrain build --board icebreaker --engine`): this 2x2 engine now uses
-        # 4 SB_MAC16 but needs 9,737 logic cells (6,312 LUT4 + pipeline flip-flops) of
-        # 5,280; even 1x1 needs 6,678. The default build is the bridge + SPRAM link only.
-        engine=False, sync_mhz=12, memory="spram", mem_depth=65536,
+        # One MAC (the engine needs tm == tn, and 2x2 does not fit: see below), buffers that
+        # fit the UP5K's 30 block RAMs next to the SPRAM "DRAM", and the slow-clock
+        # pipeline (a 2-stage requantizer without its queue).
+        defaults={"tm": 1, "tn": 1, "max_kernel": 3, "max_channels": 16, "max_size": 16,
+                  "max_batch": 4, "input_depth": 512, "weight_depth": 256,
+                  "output_depth": 512, "update_lanes": 0, "stochastic_rounding": False,
+                  "pipeline": "shallow"},
+        # Measured (`edgetrain build --board icebreaker`, nextpnr-ice40 0.11): 5,021 logic
+        # cells of 5,280 (3,612 LUT4, 2,421 FF), 1/8 SB_MAC16, 15/30 block RAMs, 21.5 MHz
+        # (12 MHz target). The 2x2 engine (weight_depth 128) was 9,756 LCs and is now
+        # ~7,400 after the same area work; it needs another ~2,300 to fit.
+        engine=True, sync_mhz=12, memory="spram", mem_depth=65536,
         memory_note="the four 256 Kbit SPRAMs (128 KB)"),
 }
 

@@ -26,6 +26,17 @@ How a shift by ``s`` is computed (one funnel shift, then an increment)
       the word below bit ``s``; for ``s > 32`` it is ``((value >> (s - 32)) + word) >> 32``
       minus ``q``. Both are ``numerics``' definitions. For ``s <= 0``, ``f = 0`` and
       ``inc = 0`` in either mode.
+
+    A nearest-only unit (``stochastic=False``) keeps one fraction bit instead of 32 (``32``
+    above reads ``1``: ``Y = (value << (1 + out_bits)) >> a``, ``s`` clamped to ``in_bits``,
+    ``sticky`` = any bit of ``value`` below bit ``s - 1``): the same ``inc``, a funnel
+    window of ``out_bits + 2`` bits instead of ``out_bits + 33``.
+
+Pipelines
+    ``"deep"`` (the default): 7 stages, at most one carry chain or barrel level each, for
+    fast clocks. ``"shallow"``: the same logic cut into 2 stages (decode and funnel shift;
+    rounding and saturation) for slow clocks; the ``Requantizer`` around it then stalls
+    every stage together instead of queueing results in flip-flops.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned

@@ -57,7 +57,9 @@ def test_icebreaker_build(tmp_path, capsys):
     for name in ("LUTs", "FFs", "BRAMs", "SPRAMs"):
         assert 0 < res[name]["used"] <= res[name]["total"], name
     assert res["DSPs"]["total"] == 8 and res["SPRAMs"]["used"] == 4
-    assert report["engine"]["present"] is False     # the engine does not fit the UP5K yet
+    cfg = get_board("icebreaker").default_config()
+    assert report["engine"]["present"] is True
+    assert res["DSPs"]["used"] == cfg.tm * cfg.tn
     assert report["fmax_mhz"] and all(v["achieved"] > 0 for v in report["fmax_mhz"].values())
     assert "icebreaker (iCE40UP5K)" in capsys.readouterr().out
 
