@@ -92,6 +92,7 @@ class _Run(NamedTuple):
     cleared: Signal     # the verdict was good (from the cycle after it)
     release: Signal     # results may leave the engine (from the verdict's cycle)
     abort: Signal       # the verdict was bad: the run is being discarded
+    idle: Signal        # not busy (a separate register: few loads on ``busy``)
 
 
 def CounterLayout(cfg):
@@ -223,17 +224,23 @@ class ConvEngine(wiring.Component):
         """
         accept = self.desc.valid & self.desc.ready
         run = _Run(start=Signal(name="run_start"), cleared=Signal(name="run_cleared"),
-                   release=Signal(name="run_release"), abort=Signal(name="run_abort"))
+                   release=Signal(name="run_release"), abort=Signal(name="run_abort"),
+                   idle=Signal(name="run_idle", init=1))
         m.d.comb += run.release.eq(run.cleared)
         drain = Signal(range(self._drain + 1))
         m.submodules.check = check = self._check
         m.d.comb += [self.desc.ready.eq(~self.busy), check.desc.eq(cur),
                      check.start.eq(run.start)]
         m.d.sync += run.start.eq(accept)
+        # ``cur`` follows the payload while idle and holds from acceptance on: its few hundred
+        # flip-flops load on a register (``run.idle``, set and cleared with ``busy`` but a
+        # register of its own), not on the handshake, and ``busy`` keeps few loads.
+        with m.If(run.idle):
+            m.d.sync += cur.eq(self.desc.payload)
         with m.FSM(name="descriptor"):
             with m.State("ACCEPT"):
                 with m.If(accept):
-                    m.d.sync += [cur.eq(self.desc.payload), self.busy.eq(1), self.error.eq(0),
+                    m.d.sync += [self.busy.eq(1), run.idle.eq(0), self.error.eq(0),
                                  run.cleared.eq(0)]
                     m.next = "CHECK"
             with m.State("CHECK"):
@@ -248,7 +255,7 @@ class ConvEngine(wiring.Component):
                 m.d.comb += run.abort.eq(1)
                 m.d.sync += drain.eq(drain - 1)
                 with m.If(drain == 0):
-                    m.d.sync += [self.busy.eq(0), self.error.eq(1)]
+                    m.d.sync += [self.busy.eq(0), run.idle.eq(1), self.error.eq(1)]
                     m.next = "ACCEPT"
         return run
 
@@ -356,7 +363,7 @@ class ConvEngine(wiring.Component):
         with m.If(self.busy & idle):
             m.d.sync += settle.eq(settle + 1)
             with m.If(settle == Requantizer.stats_delay + 1):
-                m.d.sync += [self.busy.eq(0), settle.eq(0)]
+                m.d.sync += [self.busy.eq(0), run.idle.eq(1), settle.eq(0)]
         with m.Else():
             m.d.sync += settle.eq(0)
 
@@ -370,6 +377,6 @@ class ConvEngine(wiring.Component):
         # A refused descriptor leaves the counters cleared, as if nothing ran.
         with m.If((self.desc.valid & self.desc.ready) | run.abort):
             m.d.sync += [c.busy_cycles.eq(0), c.macs.eq(0), c.stall_cycles.eq(0)]
-        with m.Elif(self.busy):
+        with m.Elif(~run.idle):
             m.d.sync += [c.busy_cycles.eq(c.busy_cycles + 1), c.macs.eq(c.macs + macs),
                          c.stall_cycles.eq(c.stall_cycles + stalled)]

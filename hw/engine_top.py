@@ -4,11 +4,11 @@
 ``ConvEngine``, its three buffers (``SRAMBuffer`` by default; any component factory with a
 ``MemoryPortSignature`` port named ``port`` fits) and, per buffer, a host-side port
 (``host_act``, ``host_wgt``, ``host_out``, ``host_mst``) through which the testbench or the DMA fills and
-reads the buffers while the engine is idle. While ``busy`` the engine owns every buffer and
-the host ports are not ready.
+reads the buffers while the engine is idle. While ``busy`` (and one cycle after it falls) the
+engine owns every buffer and the host ports are not ready.
 """
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -61,11 +61,17 @@ class ConvEngineTile(wiring.Component):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(eng, name))
         m.d.comb += [self.busy.eq(eng.busy), self.error.eq(eng.error),
                      self.counters.eq(eng.counters)]
+        # The buffers' owner: the engine from the cycle after a descriptor is accepted until
+        # the cycle after ``busy`` falls. A register of its own: the port multiplexers (over a
+        # thousand loads across the die) would otherwise hang on ``busy``, which the
+        # descriptor handshake reads.
+        owner = Signal()
+        m.d.sync += owner.eq((eng.desc.valid & eng.desc.ready) | (owner & eng.busy))
         for name, (_, data_bits) in port_shapes(self._cfg).items():
             depth = _depth(self._cfg, name)
             buf = self._factory(name, depth, data_bits)
             m.submodules[f"{name}_buffer"] = buf
-            self._share(m, eng.busy, getattr(eng, name), getattr(self, f"host_{name}"),
+            self._share(m, owner, getattr(eng, name), getattr(self, f"host_{name}"),
                         buf.port)
         return m
 

@@ -146,13 +146,18 @@ def test_stochastic_descriptor_is_refused_without_stochastic_rounding():
 
 
 async def _host(ctx, port, rows=None, *, count=0):
-    """Write ``rows`` through host port ``port``, or read ``count`` rows back."""
+    """Write ``rows`` through host port ``port``, or read ``count`` rows back.
+
+    Each request is held until the port is ready (the tile keeps its buffers one cycle
+    after ``busy`` falls)."""
     ctx.set(port.w_en if rows is not None else port.r_en, 1)
     out = []
     for a in range(count if rows is None else len(rows)):
         ctx.set(port.addr, a)
         if rows is not None:
             ctx.set(port.w_data, rows[a])
+        while not ctx.get(port.ready):
+            await ctx.tick()
         await ctx.tick()
         out.append(ctx.get(port.r_data))
     ctx.set(port.w_en, 0)
