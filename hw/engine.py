@@ -168,7 +168,8 @@ class ConvEngine(wiring.Component):
         m.submodules.addrgen = ResetInserter(run.abort)(ag)
         m.submodules.pe = pe = self._pe
         m.submodules.requant = rq = Requantizer(lanes=t, acc_bits=cfg.acc_bits,
-                                                stochastic=cfg.stochastic_rounding)
+                                                stochastic=cfg.stochastic_rounding,
+                                                pipeline=cfg.pipeline)
         m.submodules.pending_addr = addr_fifo = fifo.SyncFIFO(
             width=len(self.out.addr), depth=rq.latency + 4)
         m.submodules.updater = upd = WeightUpdater(config=cfg, grad_layout=GradLayout(cfg))
