@@ -96,7 +96,8 @@ class AddressGenerator(wiring.Component):
     advances and a valid ``tap`` is consumed; ``tap`` is valid when ``tap_valid`` is high.
     The taps and their fields are those of the module docstring, in loop order, one per
     cycle with ``en`` high from the first tap to the last (no bubbles): the first tap is on
-    ``tap`` after the third cycle with ``en`` high that follows the ``start`` cycle.
+    ``tap`` after the ``first_tap_cycles``-th cycle with ``en`` high that follows the
+    ``start`` cycle (3; 2 with ``config.pipeline == "shallow"``, which has no P stage).
     """
 
     def __init__(self, *, config):
@@ -115,6 +116,10 @@ class AddressGenerator(wiring.Component):
     @property
     def config(self):
         return self._cfg
+
+    @property
+    def first_tap_cycles(self):
+        return 2 if self._cfg.pipeline == "shallow" else 3
 
     def _counters(self):
         cfg = self._cfg
@@ -300,17 +305,27 @@ class AddressGenerator(wiring.Component):
         return regs
 
     def _address_stages(self, m, c, run):
-        """Stages P (bounds, act row and column) and A (addresses = the tap outputs)."""
+        """Stages P (bounds, act row and column) and A (addresses = the tap outputs); a
+        shallow pipeline computes A straight from C (no P registers)."""
         tap = self.tap
-        p = {k: Signal.like(c[k], name=f"p_{k}") for k in c if k not in ("act_row", "y", "x")}
-        inb, act_far, act_pix = Signal(), Signal.like(c["act_base"]), Signal.like(c["act_row"])
         inside = ((c["y"] >= run["lo"]) & (c["y"] < run["hi_y"]) &
                   (c["x"] >= run["lo"]) & (c["x"] < run["hi_x"]))
+        values = dict(inb=c["real"] & inside, act_far=c["act_base"] + run["pix_off"],
+                      act_pix=c["act_row"] + c["x"])
+        if self._cfg.pipeline == "shallow":
+            p = {k: c[k] for k in c if k not in ("act_row", "y", "x")}
+            inb, act_far, act_pix = (v[:len(c[w])] if w else v for v, w in zip(
+                values.values(), (None, "act_base", "act_row")))
+        else:
+            p = {k: Signal.like(c[k], name=f"p_{k}") for k in c
+                 if k not in ("act_row", "y", "x")}
+            inb, act_far, act_pix = (Signal(), Signal.like(c["act_base"]),
+                                     Signal.like(c["act_row"]))
+            with m.If(self.en):
+                m.d.sync += [p[k].eq(c[k]) for k in p]
+                m.d.sync += [inb.eq(values["inb"]), act_far.eq(values["act_far"]),
+                             act_pix.eq(values["act_pix"])]
         with m.If(self.en):
-            m.d.sync += [p[k].eq(c[k]) for k in p]
-            m.d.sync += [inb.eq(c["real"] & inside),
-                         act_far.eq(c["act_base"] + run["pix_off"]),
-                         act_pix.eq(c["act_row"] + c["x"])]
             m.d.sync += [
                 self.tap_valid.eq(p["valid"]), tap.inb.eq(inb),
                 tap.act_addr.eq(Mux(inb, act_far + act_pix, p["act_base"])),

@@ -26,14 +26,15 @@ CONFIGS = {
     "t3": AcceleratorConfig(tm=3, tn=3, max_kernel=5, max_channels=7, max_size=9,
                             max_batch=3, input_depth=296, weight_depth=100, output_depth=392,
                             refresh=("none", "none", "none")),
-    # Nearest rounding only: no element index is generated (a 0-bit idx).
+    # Nearest rounding only: no element index is generated (a 0-bit idx); the shallow
+    # pipeline (no P stage).
     "t2-nearest": AcceleratorConfig(tm=2, tn=2, max_kernel=5, max_channels=6, max_size=9,
                                     max_batch=2, input_depth=512, weight_depth=128,
-                                    output_depth=512, stochastic_rounding=False),
+                                    output_depth=512, stochastic_rounding=False,
+                                    pipeline="shallow"),
 }
 STRIDE_FIELDS = ("act_n", "act_plane", "out_n", "out_plane", "w_out", "w_red", "idx_n",
                  "idx_tile")
-FIRST_TAP_CYCLES = 3     # cycles with en high after the start cycle (module docstring)
 
 
 def model_taps(cfg, f):
@@ -132,7 +133,7 @@ def run_generator(cfg, descriptors, seed):
                     enabled += 1
                 if en and valid:
                     if not started:
-                        assert enabled == FIRST_TAP_CYCLES, f"first tap after {enabled}"
+                        assert enabled == dut.first_tap_cycles, f"first tap after {enabled}"
                     started = True
                     tap = ctx.get(dut.tap)
                     taps.append({name: int(getattr(tap, name)) for name in names})
