@@ -279,9 +279,13 @@ class ConvEngine(wiring.Component):
         ports = (self.wgt, self.act, self.out)
         w_row, x_row, dy_row = (Signal.like(p.r_data, name=f"{n}_row")
                                 for p, n in zip(ports, ("wgt", "act", "out")))
-        d_valid, d_tap = Signal(), Signal.like(l_tap)
-        m.d.sync += [d_valid.eq(l_valid), d_tap.eq(l_tap)]
-        m.d.sync += [r.eq(p.r_data) for r, p in zip((w_row, x_row, dy_row), ports)]
+        if self._cfg.pipeline == "deep":
+            d_valid, d_tap = Signal(), Signal.like(l_tap)
+            m.d.sync += [d_valid.eq(l_valid), d_tap.eq(l_tap)]
+            m.d.sync += [r.eq(p.r_data) for r, p in zip((w_row, x_row, dy_row), ports)]
+        else:   # a slow clock has the time for a block RAM's clock-to-out and the muxes
+            d_valid, d_tap = l_valid, l_tap
+            m.d.comb += [r.eq(p.r_data) for r, p in zip((w_row, x_row, dy_row), ports)]
 
         def lane(row, k):
             return row[16 * k:16 * (k + 1)]
@@ -306,8 +310,10 @@ class ConvEngine(wiring.Component):
         """
         cfg, t = self._cfg, self._cfg.tm
         side = TapLayout(cfg)(pe.fp_side)
+        # The element index only selects stochastic rounding's random words.
+        index_bits = 32 if cfg.stochastic_rounding else 0
         entry = data.StructLayout({"acc": data.ArrayLayout(signed(cfg.acc_bits), t),
-                                   "index": data.ArrayLayout(unsigned(32), t),
+                                   "index": data.ArrayLayout(unsigned(index_bits), t),
                                    "out_addr": len(self.out.addr)})
         queue = fifo.SyncFIFOBuffered(width=entry.size, depth=depth)
         m.submodules.results = ResetInserter(run.abort)(queue)

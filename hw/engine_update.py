@@ -82,15 +82,13 @@ class WeightUpdater(wiring.Component):
         held, row = Signal(), Signal(range(rows))
         acc = Signal.like(self.grad.payload.acc)
         row_addr = Signal.like(self.mst.addr)
+        if not self._cfg.update_lanes:
+            return self._store_accumulators(m)
         m.d.comb += self.grad.ready.eq(~held)
         with m.If(self.grad.valid & self.grad.ready):
             m.d.sync += [held.eq(1), acc.eq(self.grad.payload.acc), row.eq(0),
                          row_addr.eq(self.grad.payload.addr * rows)]
-        block = (held, row, acc, row_addr)
-        if self._cfg.update_lanes:
-            self._apply_sgd(m, *block)
-        else:
-            self._store_accumulators(m, *block)
+        self._apply_sgd(m, held, row, acc, row_addr)
         return m
 
     def _row_done(self, m, issue, held, row):
@@ -100,15 +98,22 @@ class WeightUpdater(wiring.Component):
             with m.If(row == master_rows_per_block(self._cfg) - 1):
                 m.d.sync += held.eq(0)
 
-    def _store_accumulators(self, m, held, row, acc, row_addr):
-        """``update_lanes`` 0: write the block's accumulators, T sign-extended per row."""
-        t = self._cfg.tn
+    def _store_accumulators(self, m):
+        """``update_lanes`` 0: write the offered block's accumulators, T sign-extended per
+        row, straight from ``grad`` (the array holds them until taken: no copy here); take
+        the block with its last row."""
+        t, rows, grad = self._cfg.tn, master_rows_per_block(self._cfg), self.grad
+        row = Signal(range(rows))
         words = [Signal(signed(64), name=f"acc_word{j}") for j in range(t)]
-        m.d.comb += [w.eq(acc[row * t + j]) for j, w in enumerate(words)]
-        m.d.comb += [self.mst.addr.eq(row_addr + row), self.mst.w_en.eq(held),
-                     self.mst.w_data.eq(Cat(*words)), self.busy.eq(held),
+        m.d.comb += [w.eq(grad.payload.acc[row * t + j]) for j, w in enumerate(words)]
+        last = row == rows - 1
+        m.d.comb += [self.mst.addr.eq(grad.payload.addr * rows + row),
+                     self.mst.w_en.eq(grad.valid), self.mst.w_data.eq(Cat(*words)),
+                     grad.ready.eq(self.mst.ready & last), self.busy.eq(grad.valid),
                      self.saturations.eq(0)]
-        self._row_done(m, held & self.mst.ready, held, row)
+        with m.If(grad.valid & self.mst.ready):
+            m.d.sync += row.eq(Mux(last, 0, row + 1))
+        return m
 
     def _apply_sgd(self, m, held, row, acc, row_addr):
         """Read each row of the block, update it in ``SGDUpdate``, write it back."""
