@@ -14,7 +14,7 @@ can place around an ECP5 MULT18X18D / iCE40 SB_MAC16. The only wide nets are the
 ``first``/``last`` bits (registers, one per stage) that every accumulator lane reads.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,6 +29,31 @@ def _delay(m, sig, n, name):
         m.d.sync += r.eq(taps[-1])
         taps.append(r)
     return taps
+
+
+def _ecp5_product(m, a, b, prod, *, name):
+    """Drive ``prod`` with ``a * b`` two cycles later from one ECP5 MULT18X18D.
+
+    The block's own input (A, B) and output registers are the operand and product stages:
+    Yosys maps a ``*`` to a MULT18X18D without its registers, and nextpnr then places the
+    fabric flip-flops around it far apart (the routed 4x4 engine's critical path was operand
+    flip-flop -> multiplier -> product flip-flop, 6 ns of it routing).
+    """
+    p = Signal(36, name=f"{name}_p")
+    ports = {f"i_A{k}": a[min(k, 15)] for k in range(18)}          # sign-extended to 18
+    ports |= {f"i_B{k}": b[min(k, 15)] for k in range(18)}
+    ports |= {f"i_C{k}": 0 for k in range(18)}
+    ports |= {f"o_P{k}": p[k] for k in range(36)}
+    for k in range(4):
+        ports |= {f"i_CLK{k}": ClockSignal("sync") if k == 0 else 0,
+                  f"i_CE{k}": 1 if k == 0 else 0, f"i_RST{k}": 0}
+    ports |= {f"i_SRI{side}{k}": 0 for side in "AB" for k in range(18)}
+    m.submodules[name] = Instance(
+        "MULT18X18D",
+        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0",
+        p_GSR="DISABLED",
+        i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0, **ports)
+    m.d.comb += prod.eq(p[:32].as_signed())
 
 
 class PEArray(wiring.Component):
@@ -84,13 +109,19 @@ class PEArray(wiring.Component):
         # No reset: Yosys can then pack these into the DSP block's input and output
         # registers (an iCE40 SB_MAC16 register has no reset). A stale value after a reset
         # is discarded by the next ``first`` tap.
-        ra = Signal.like(self.a, reset_less=True)
-        rb = Signal.like(self.b, reset_less=True)
         prod = [Signal(signed(32), name=f"p_{i}_{j}", reset_less=True)
                 for i in range(tm) for j in range(tn)]
-        m.d.sync += [ra.eq(self.a), rb.eq(self.b)]
-        m.d.sync += [prod[i * tn + j].eq(ra[i * tn + j] * rb[j])
-                     for i in range(tm) for j in range(tn)]
+        if getattr(platform, "family", None) == "ecp5":
+            for i in range(tm):
+                for j in range(tn):
+                    _ecp5_product(m, self.a[i * tn + j], self.b[j], prod[i * tn + j],
+                                  name=f"mult_{i}_{j}")
+        else:
+            ra = Signal.like(self.a, reset_less=True)
+            rb = Signal.like(self.b, reset_less=True)
+            m.d.sync += [ra.eq(self.a), rb.eq(self.b)]
+            m.d.sync += [prod[i * tn + j].eq(ra[i * tn + j] * rb[j])
+                         for i in range(tm) for j in range(tn)]
         m.d.sync += [self.fp_valid.eq(0), self.wu_valid.eq(0)]
         ctl = Signal(data.StructLayout({"first": 1, "last": 1, "side": len(self.side)}))
         m.d.comb += [ctl.first.eq(self.valid & self.first), ctl.last.eq(self.valid & self.last),

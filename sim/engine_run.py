@@ -25,12 +25,13 @@ DEFAULT_LIMITS = {"max_cycles": 1500}
 def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
                   modes=("fp", "bp", "wu", "update"), limits=DEFAULT_LIMITS, layers=None,
                   backpressure=True, tag="default", build_dir=None, results=None,
-                  progress=None, waves=False, stalling_buffers=False):
+                  progress=None, waves=False, stalling_buffers=False, ecp5=False):
     """Build the engine for ``simulator`` and run the testbench; return the per-run results.
 
     ``layers`` (``[(mode, LayerShape-dict)]``) replaces the random shapes;
     ``stalling_buffers`` builds the tile with ``StallingBuffer``s (ports not ready on random
-    cycles) instead of plain SRAM. Raises
+    cycles) instead of plain SRAM. ``ecp5`` elaborates it for the ULX3S's ECP5 (registered
+    MULT18X18D blocks in the PE array, simulated by ``sim/models/MULT18X18D.v``). Raises
     ``AssertionError`` if any run mismatches the golden model.
     """
     build_dir = Path(build_dir or SIM_ROOT / "engine" / f"{tag}-{simulator}")
@@ -43,7 +44,12 @@ def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
               "progress": str(Path(progress).resolve()) if progress else None}
     # -O0: the engine's wide rows make an optimised C++ build take many minutes.
     factory = {"buffer_factory": stalling_factory} if stalling_buffers else {}
+    vendor = {}
+    if ecp5:
+        from ..boards.platforms import ULX3S85FPlatform
+        vendor = {"platform": ULX3S85FPlatform(),
+                  "extra_sources": [Path(__file__).parent / "models" / "MULT18X18D.v"]}
     run_cocotb(component=ConvEngineTile(config=config, **factory), toplevel="engine_tile",
                test_module="edgetrain.sim.tb_engine", simulator=simulator,
-               build_dir=build_dir, params=params, waves=waves, fast_compile=True)
+               build_dir=build_dir, params=params, waves=waves, fast_compile=True, **vendor)
     return json.loads(results.read_text())

@@ -58,18 +58,22 @@ def verilator_make_flags(simulator, *, fast_compile=False):
             os.environ["MAKEFLAGS"] = saved
 
 
-def write_verilog(component, path, *, name="top"):
-    """Write ``component`` as Verilog module ``name`` to ``path``; return the path."""
+def write_verilog(component, path, *, name="top", platform=None):
+    """Write ``component`` as Verilog module ``name`` to ``path``; return the path.
+
+    ``platform`` reaches ``elaborate`` (an ECP5 platform gets vendor primitives, e.g. the PE
+    array's registered MULT18X18D, which the simulators cannot run)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = verilog.convert(component, name=name, emit_src=False, platform=platform)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
 
 
 def run_cocotb(*, component, toplevel, test_module, simulator, build_dir, params=None,
-               waves=False, testcase=None, extra_sources=(), fast_compile=False):
+               waves=False, testcase=None, extra_sources=(), fast_compile=False,
+               platform=None):
     """Generate, build and run one cocotb test module; return the results XML path.
 
     ``params`` (JSON-serialisable) reach the test module as ``EDGETRAIN_PARAMS``. Raises
@@ -82,7 +86,8 @@ def run_cocotb(*, component, toplevel, test_module, simulator, build_dir, params
     bindir = str(Path(sys.executable).parent)
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     build_dir = Path(build_dir).resolve()
-    src = write_verilog(component, build_dir / f"{toplevel}.v", name=toplevel)
+    src = write_verilog(component, build_dir / f"{toplevel}.v", name=toplevel,
+                        platform=platform)
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] if simulator == "verilator" else []
     if simulator == "verilator" and waves:
