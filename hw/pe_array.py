@@ -44,10 +44,9 @@ def _ecp5_product(m, a, b, prod, *, name):
     ports |= {f"i_B{k}": b[min(k, 15)] for k in range(18)}
     ports |= {f"i_C{k}": 0 for k in range(18)}
     ports |= {f"o_P{k}": p[k] for k in range(36)}
-    for k in range(4):
-        ports |= {f"i_CLK{k}": ClockSignal("sync") if k == 0 else 0,
-                  f"i_CE{k}": 1 if k == 0 else 0, f"i_RST{k}": 0}
-    ports |= {f"i_SRI{side}{k}": 0 for side in "AB" for k in range(18)}
+    # Only CLK0/CE0/RST0 are connected: a constant on the unused clock pins is a net
+    # nextpnr's router1 cannot reach ("Failed to find a route for arc ... $PACKER_GND_NET").
+    ports |= {"i_CLK0": ClockSignal("sync"), "i_CE0": 1, "i_RST0": 0}
     m.submodules[name] = Instance(
         "MULT18X18D",
         p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0",
