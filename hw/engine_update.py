@@ -221,14 +221,18 @@ class WeightUpdater(wiring.Component):
         d, t = self.desc, self._cfg.tm
         kk, rt = Signal(range(self._cfg.max_kernel ** 2)), Signal(16)
         ot_base, rt_base, base = Signal(32), Signal(32), Signal(32)
+        # The loop ends, registered from the held descriptor: a counter compares with a
+        # register, not with a subtraction (the routed 4x4's critical path went through one).
+        kk_end, rt_end = Signal.like(d.w_red), Signal.like(d.red_tiles)
+        m.d.sync += [kk_end.eq(d.w_red - 1), rt_end.eq(d.red_tiles - 1)]
         with m.If(self.start):
             m.d.sync += [kk.eq(0), rt.eq(0), ot_base.eq(0), rt_base.eq(0)]
         with m.Elif(self.grad.valid & self.grad.ready):
             m.d.sync += kk.eq(kk + 1)
-            with m.If(kk == d.w_red - 1):
+            with m.If(kk == kk_end):
                 m.d.sync += [kk.eq(0), rt.eq(rt + 1),
                              rt_base.eq(rt_base + times_constant(d.w_red, t))]
-                with m.If(rt == d.red_tiles - 1):
+                with m.If(rt == rt_end):
                     m.d.sync += [rt.eq(0), rt_base.eq(0),
                                  ot_base.eq(ot_base + times_constant(d.w_idx_out, t))]
         m.d.sync += base.eq(ot_base + rt_base + kk)
