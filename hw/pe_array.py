@@ -44,8 +44,9 @@ def _ecp5_product(m, a, b, prod, *, name):
     ports |= {f"i_B{k}": b[min(k, 15)] for k in range(18)}
     ports |= {f"i_C{k}": 0 for k in range(18)}
     ports |= {f"o_P{k}": p[k] for k in range(36)}
-    # Only CLK0/CE0/RST0 are connected: a constant on the unused clock pins is a net
-    # nextpnr's router1 cannot reach ("Failed to find a route for arc ... $PACKER_GND_NET").
+    # Only CLK0/CE0/RST0 of the control pins are connected, and no cascade input: nextpnr
+    # cannot route the constant net to the unused clock or shift-in (SRIA/SRIB) pins
+    # ("Failed to route arc ... of net $PACKER_GND_NET").
     ports |= {"i_CLK0": ClockSignal("sync"), "i_CE0": 1, "i_RST0": 0}
     m.submodules[name] = Instance(
         "MULT18X18D",
