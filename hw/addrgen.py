@@ -310,21 +310,19 @@ class AddressGenerator(wiring.Component):
         tap = self.tap
         inside = ((c["y"] >= run["lo"]) & (c["y"] < run["hi_y"]) &
                   (c["x"] >= run["lo"]) & (c["x"] < run["hi_x"]))
-        values = dict(inb=c["real"] & inside, act_far=c["act_base"] + run["pix_off"],
-                      act_pix=c["act_row"] + c["x"])
-        if self._cfg.pipeline == "shallow":
-            p = {k: c[k] for k in c if k not in ("act_row", "y", "x")}
-            inb, act_far, act_pix = (v[:len(c[w])] if w else v for v, w in zip(
-                values.values(), (None, "act_base", "act_row")))
-        else:
-            p = {k: Signal.like(c[k], name=f"p_{k}") for k in c
-                 if k not in ("act_row", "y", "x")}
-            inb, act_far, act_pix = (Signal(), Signal.like(c["act_base"]),
-                                     Signal.like(c["act_row"]))
+        # Truncated to the registers' widths, as the deep pipeline's P stage stores them.
+        inb = c["real"] & inside
+        act_far = (c["act_base"] + run["pix_off"])[:len(c["act_base"])]
+        act_pix = (c["act_row"] + c["x"])[:len(c["act_row"])]
+        p = {k: c[k] for k in c if k not in ("act_row", "y", "x")}
+        if self._cfg.pipeline == "deep":
+            staged = {k: Signal.like(v, name=f"p_{k}") for k, v in p.items()}
+            regs = [Signal(name="p_inb"), Signal.like(c["act_base"], name="p_act_far"),
+                    Signal.like(c["act_row"], name="p_act_pix")]
             with m.If(self.en):
-                m.d.sync += [p[k].eq(c[k]) for k in p]
-                m.d.sync += [inb.eq(values["inb"]), act_far.eq(values["act_far"]),
-                             act_pix.eq(values["act_pix"])]
+                m.d.sync += [staged[k].eq(v) for k, v in p.items()]
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (inb, act_far, act_pix))]
+            p, (inb, act_far, act_pix) = staged, regs
         with m.If(self.en):
             m.d.sync += [
                 self.tap_valid.eq(p["valid"]), tap.inb.eq(inb),

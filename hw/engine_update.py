@@ -78,12 +78,12 @@ class WeightUpdater(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        if not self._cfg.update_lanes:
+            return self._store_accumulators(m)
         rows = master_rows_per_block(self._cfg)
         held, row = Signal(), Signal(range(rows))
         acc = Signal.like(self.grad.payload.acc)
         row_addr = Signal.like(self.mst.addr)
-        if not self._cfg.update_lanes:
-            return self._store_accumulators(m)
         m.d.comb += self.grad.ready.eq(~held)
         with m.If(self.grad.valid & self.grad.ready):
             m.d.sync += [held.eq(1), acc.eq(self.grad.payload.acc), row.eq(0),

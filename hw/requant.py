@@ -43,6 +43,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .config import PIPELINES
 from .pipe import StreamPipeline, delay, stage
 from .rng import RngBits
 
@@ -66,9 +67,6 @@ def _check_bits(name, value, lo, hi):
 def _check_flag(name, value):
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, not {value!r}")
-
-
-PIPELINES = ("deep", "shallow")
 
 
 def _check_pipeline(value):
