@@ -170,7 +170,12 @@ class WeightUpdater(wiring.Component):
         m.d.comb += move.eq(fetched & (~pending | sgd.i.ready))
         with m.If(issue):
             m.d.sync += [fetched.eq(1), addr.eq(row_addr + row), beat_index.eq(index)]
-            m.d.sync += [g_acc[n].eq(acc[row * lanes + n]) for n in range(lanes)]
+            # ``acc`` shifts down by a row as each row is read, so the row is always its
+            # first lanes: a 2:1 multiplexer per bit, next to its neighbour, instead of a
+            # (T*T/L):1 multiplexer per lane whose thousands of inputs all converge on the
+            # SGD unit (the routed 8x8's most congested nets were its select lines).
+            m.d.sync += [g_acc[n].eq(acc[n]) for n in range(lanes)]
+            m.d.sync += [acc[k].eq(acc[k + lanes]) for k in range(len(acc) - lanes)]
         with m.Elif(move):
             m.d.sync += fetched.eq(0)
         words = self.mst.r_data
