@@ -147,10 +147,11 @@ class WeightUpdater(wiring.Component):
         ]
         self._row_done(m, issue, held, row)
         index = self._lane_indices(m, issue)
-        pending = self._feed(m, sgd, wfifo, issue, fetched, move, acc, row, row_addr, index)
+        pending = self._feed(m, sgd, wfifo, issue, fetched, move, held, acc, row, row_addr,
+                             index)
         m.d.comb += self.busy.eq(held | fetched | pending | (wfifo.level != 0))
 
-    def _feed(self, m, sgd, wfifo, issue, fetched, move, acc, row, row_addr, index):
+    def _feed(self, m, sgd, wfifo, issue, fetched, move, held, acc, row, row_addr, index):
         """Carry each row read from ``mst`` into ``SGDUpdate``'s input register.
 
         A row read in cycle c is on ``r_data`` in c + 1 (``fetched``; it stays there until
@@ -161,6 +162,9 @@ class WeightUpdater(wiring.Component):
         free or being emptied, so a row a cycle keeps flowing while the unit is ready.
         """
         lanes = self._cfg.update_lanes
+        deep = len(acc) > lanes             # more than one row per block
+        shift = Signal()
+        m.d.sync += shift.eq(issue)
         p = sgd.i.payload
         g_acc, beat_index = Signal.like(p.g_acc, name="read_g_acc"), Signal.like(p.index)
         addr = Signal.like(self.mst.addr, name="read_addr")
@@ -168,14 +172,19 @@ class WeightUpdater(wiring.Component):
         beat = Signal.like(p, name="sgd_beat")
         beat_addr = Signal.like(self.mst.addr, name="sgd_addr")
         m.d.comb += move.eq(fetched & (~pending | sgd.i.ready))
+        # ``acc`` shifts down by a row after each row is read, so the row is always among its
+        # first lanes: a 2:1 multiplexer per bit, next to its neighbour, instead of a
+        # (T*T/L):1 multiplexer per lane whose thousands of inputs all converge on the SGD
+        # unit (the routed 8x8's most congested nets were its select lines). The shift comes
+        # a cycle after the read, so its enable is a flip-flop: the read path (write-back
+        # priority, memory ready) fanned out to the thousands of enables and was the routed
+        # 8x8's critical path. A read in that cycle takes the row one further up.
+        with m.If(shift & held):
+            m.d.sync += [acc[k].eq(acc[k + lanes]) for k in range(len(acc) - lanes)]
         with m.If(issue):
             m.d.sync += [fetched.eq(1), addr.eq(row_addr + row), beat_index.eq(index)]
-            # ``acc`` shifts down by a row as each row is read, so the row is always its
-            # first lanes: a 2:1 multiplexer per bit, next to its neighbour, instead of a
-            # (T*T/L):1 multiplexer per lane whose thousands of inputs all converge on the
-            # SGD unit (the routed 8x8's most congested nets were its select lines).
-            m.d.sync += [g_acc[n].eq(acc[n]) for n in range(lanes)]
-            m.d.sync += [acc[k].eq(acc[k + lanes]) for k in range(len(acc) - lanes)]
+            m.d.sync += [g_acc[n].eq(Mux(shift, acc[lanes + n], acc[n]) if deep else acc[n])
+                         for n in range(lanes)]
         with m.Elif(move):
             m.d.sync += fetched.eq(0)
         words = self.mst.r_data
