@@ -30,6 +30,7 @@ TOOLS = {
     "icepack": ("ICEPACK", "yowasp-icepack"),
 }
 STAGE_NAMES = ("synth", "pnr", "pack")
+PLAN_CLOCK = "clock.json"            # the sync clock the plan in a build folder was made for
 INSTALL_HINT = "install the board tools with `pip install 'edgetrain[boards]'`"
 
 
@@ -89,12 +90,24 @@ def _run_stage(stage, argv, *, cwd, env, progress):
     return elapsed
 
 
-def _plan_commands(board, config, out_dir, *, nextpnr_opts, engine):
+def _plan_commands(board, config, out_dir, *, nextpnr_opts, engine, sync_mhz):
     """Elaborate the top, write Amaranth's build plan into ``out_dir``; return its commands."""
-    top = BoardTop(board=board, config=config, engine=engine)
+    top = BoardTop(board=board, config=config, engine=engine, sync_mhz=sync_mhz)
     plan = board.make_platform().prepare(top, name="top", nextpnr_opts=nextpnr_opts)
     plan.extract(out_dir)
     return json.loads(plan.files["build_top.json"])["commands"]
+
+
+def _planned_clock(out_dir, board, sync_mhz):
+    """Return the clock the plan in ``out_dir`` was made for; refuse another one."""
+    try:
+        planned = json.loads((out_dir / PLAN_CLOCK).read_text())["sync_mhz"]
+    except (OSError, ValueError, KeyError):
+        planned = board.sync_mhz            # a plan from before the clock was recorded
+    if sync_mhz is not None and sync_mhz != planned:
+        raise ToolError(f"the design in {out_dir} was synthesised for {planned} MHz, not "
+                        f"{sync_mhz} MHz: build from synth to change the clock")
+    return planned
 
 
 def _resumed_commands(out_dir, from_stage, nextpnr_opts):
@@ -109,8 +122,11 @@ def _resumed_commands(out_dir, from_stage, nextpnr_opts):
 
 
 def build_bitstream(*, board, config, out_dir, nextpnr_opts="", engine=True,
-                    from_stage="synth"):
+                    from_stage="synth", sync_mhz=None):
     """Build ``board`` with ``config`` into ``out_dir``; write and return the report dict.
+
+    The device logic runs at ``sync_mhz`` (default: the board's). nextpnr gets the board's
+    own options (``Board.nextpnr_opts``) followed by ``nextpnr_opts``.
 
     ``from_stage`` ``"pnr"`` or ``"pack"`` reruns only the later stages on the design already
     synthesised in ``out_dir`` (e.g. to try other nextpnr options); the plan is not rewritten.
@@ -119,13 +135,19 @@ def build_bitstream(*, board, config, out_dir, nextpnr_opts="", engine=True,
         raise ToolError(f"from_stage must be one of {', '.join(STAGE_NAMES)}, not "
                         f"{from_stage!r}")
     out_dir = Path(out_dir).resolve()
+    if from_stage != "synth":
+        sync_mhz = _planned_clock(out_dir, board, sync_mhz)
+    sync_mhz = board.check_clock(sync_mhz)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = tool_environment()
     for tool in _family_tools(board):      # fail before elaborating anything
         _command([tool], env)
     if from_stage == "synth":
-        commands = _plan_commands(board, config, out_dir, nextpnr_opts=nextpnr_opts,
-                                  engine=engine)
+        opts = " ".join(o for o in (board.nextpnr_opts, nextpnr_opts) if o)
+        commands = _plan_commands(board, config, out_dir, nextpnr_opts=opts,
+                                  engine=engine, sync_mhz=sync_mhz)
+        (out_dir / PLAN_CLOCK).write_text(json.dumps({"board": board.name,
+                                                      "sync_mhz": sync_mhz}))
     else:
         commands = _resumed_commands(out_dir, from_stage, nextpnr_opts)
     first = STAGE_NAMES.index(from_stage)
@@ -135,7 +157,7 @@ def build_bitstream(*, board, config, out_dir, nextpnr_opts="", engine=True,
         for stage, argv in zip(STAGE_NAMES[first:], argvs):
             stages[stage] = _run_stage(stage, argv, cwd=out_dir, env=env, progress=progress)
     report = build_report(board=board, config=config, out_dir=out_dir, name="top",
-                          stages=stages, target_mhz=board.sync_mhz)
+                          stages=stages, target_mhz=sync_mhz)
     report["engine"]["present"] = engine
     write_json(out_dir / "report.json", report)
     return report

@@ -69,6 +69,11 @@ def check_bitstream(board, path):
         raise ToolError(f"{path} was built for {built_for[0]} ({built_for[1]}), not "
                         f"{board.name} ({board.device}): refusing to flash; rebuild with "
                         f"`edgetrain build --board {board.name}` or pass --board {built_for[0]}")
+    if report.get("timing_met") is False:
+        worst = min(v["achieved"] for v in report["fmax_mhz"].values())
+        raise ToolError(f"{path} failed timing ({worst:.1f} MHz reached, "
+                        f"{report['target_mhz']} MHz clock): refusing to flash; rebuild with "
+                        f"`edgetrain build --board {board.name} --clock-mhz` below {worst:.0f}")
     return report
 
 

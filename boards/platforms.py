@@ -11,6 +11,7 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from ..errors import ConfigError
 from ..hw.config import AcceleratorConfig
+from .clocking import ECP5_PLL_SETTINGS
 
 __all__ = ["Board", "BOARDS", "get_board", "ULX3S85FPlatform", "ICEBreakerUP5KPlatform"]
 
@@ -56,13 +57,23 @@ class Board:
     max_multipliers: int        # tm * tn limit (DSP blocks)
     defaults: dict              # AcceleratorConfig fields of the board's default build
     engine: bool                # does the default build include the conv engine
-    sync_mhz: int               # clock of the device logic
+    sync_mhz: int               # default clock of the device logic
+    clocks_mhz: tuple           # the clocks a build can choose (--clock-mhz)
+    nextpnr_opts: str           # nextpnr options every build of the board gets
     memory: str                 # "bram" or "spram"
     mem_depth: int              # 16-bit words reachable by the host
     memory_note: str
 
     def make_platform(self):
         return self.platform()
+
+    def check_clock(self, mhz):
+        """Return ``mhz`` (default: ``sync_mhz``) or raise ``ConfigError`` if unsupported."""
+        mhz = self.sync_mhz if mhz is None else mhz
+        if mhz not in self.clocks_mhz:
+            raise ConfigError(f"{self.name} cannot clock the device at {mhz!r} MHz: choose "
+                              f"--clock-mhz from {', '.join(map(str, self.clocks_mhz))}")
+        return mhz
 
     def default_config(self):
         """Return the ``AcceleratorConfig`` a build uses when no ``--config`` is given."""
@@ -81,7 +92,12 @@ BOARDS = {
         # One SGD lane (128 master-port cycles per 8x8 block) and 256 weight blocks keep the
         # master buffer at 16 K rows of 64 bits (57 DP16KD).
         defaults={"tm": 8, "tn": 8, "update_lanes": 1, "weight_depth": 256},
-        engine=True, sync_mhz=100,
+        # The 8x8 engine routes at about 40 MHz (see docs/boards.md), so that is the
+        # default clock; --clock-mhz 100 suits the link test (--no-engine).
+        engine=True, sync_mhz=40, clocks_mhz=tuple(sorted(ECP5_PLL_SETTINGS)),
+        # router2 and a lower placement density: with router1 and the default density 0.9
+        # the 8x8 engine does not finish routing (docs/boards.md).
+        nextpnr_opts="--router router2 --placer-heap-beta 0.6",
         memory="bram",
         mem_depth=16384,
         memory_note="block RAM (DP16KD) stands in for the SDRAM until an SDRAM controller "
@@ -103,7 +119,8 @@ BOARDS = {
         # 6c34ec8): 4,859 logic cells of 5,280 (3,611 LUT4, 2,232 FF), 1/8 SB_MAC16, 15/30
         # block RAMs, 21.35 MHz (12 MHz target). The 2x2 engine (weight_depth 128) was 9,756
         # LCs and is now ~6,985 after the same area work; it needs another ~1,700 to fit.
-        engine=True, sync_mhz=12, memory="spram", mem_depth=65536,
+        engine=True, sync_mhz=12, clocks_mhz=(12,), nextpnr_opts="",
+        memory="spram", mem_depth=65536,
         memory_note="the four 256 Kbit SPRAMs (128 KB)"),
 }
 

@@ -62,6 +62,7 @@ def build_report(*, board, config, out_dir, name, stages, target_mhz):
         "resources": _resources(family, pnr["utilization"], out_dir / f"{name}.json"),
         "fmax_mhz": fmax,
         "target_mhz": target_mhz,
+        "timing_met": all(v["achieved"] >= v["constraint"] for v in fmax.values()),
         "engine": {"tm": config.tm, "tn": config.tn},
         "memory": board.memory_note,
         "stage_seconds": {k: round(v, 1) for k, v in stages.items()},

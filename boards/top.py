@@ -34,11 +34,13 @@ class BoardTop(wiring.Component):
 
     The host reaches the device over the board's USB UART at ``baud`` (8N1) with the framed
     protocol of ``edgetrain.hw.bridge``. ``engine=False`` leaves the conv engine out (the
-    bridge, registers and the DRAM stand-in only: a link test).
+    bridge, registers and the DRAM stand-in only: a link test). ``sync_mhz`` (one of the
+    board's ``clocks_mhz``; default its ``sync_mhz``) clocks the device logic.
     """
 
-    def __init__(self, *, board, config, baud=BAUD, engine=True):
+    def __init__(self, *, board, config, baud=BAUD, engine=True, sync_mhz=None):
         self._board, self._engine = board, bool(engine)
+        self._sync_mhz = board.check_clock(sync_mhz)
         self._config = board_config(board, config)
         if not isinstance(baud, int) or baud < 1200:
             raise ConfigError(f"baud must be an integer >= 1200, not {baud!r}")
@@ -52,7 +54,7 @@ class BoardTop(wiring.Component):
             m.submodules.clk_buf = clk_in = io.Buffer(
                 "i", platform.request(platform.default_clk, dir="-"))
             sync_hz = ecp5_pll_sync_domain(m, platform, clk_in=clk_in.i, in_mhz=25,
-                                           out_mhz=board.sync_mhz)
+                                           out_mhz=self._sync_mhz)
         else:
             sync_hz = platform.default_clk_frequency
         dram = SPRAMBuffer(banks=4) if board.memory == "spram" else None

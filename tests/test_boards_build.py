@@ -68,3 +68,21 @@ def test_resume_needs_a_synthesised_design(tmp_path, capsys):
     assert main(["build", "--board", "ulx3s-85f", "-o", str(tmp_path), "--from-stage",
                  "pnr"]) == 2
     assert "holds no synthesised design" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("board,mhz", [("icebreaker", 40), ("ulx3s-85f", 33)])
+def test_unsupported_clock_is_refused(tmp_path, capsys, board, mhz):
+    assert main(["build", "--board", board, "--clock-mhz", str(mhz), "-o",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{board} cannot clock the device at {mhz} MHz: choose --clock-mhz from" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_resume_refuses_another_clock(tmp_path, capsys):
+    for name in ("top.json", "build_top.json"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "clock.json").write_text(json.dumps({"board": "ulx3s-85f", "sync_mhz": 40}))
+    assert main(["build", "--board", "ulx3s-85f", "-o", str(tmp_path), "--from-stage", "pnr",
+                 "--clock-mhz", "50"]) == 2
+    assert "synthesised for 40 MHz, not 50 MHz" in capsys.readouterr().err

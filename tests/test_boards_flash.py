@@ -107,3 +107,18 @@ def test_bad_env_programmer(tmp_path, monkeypatch, capsys):
 def test_missing_bitstream(tmp_path, capsys):
     assert main(["flash", "--board", "icebreaker", str(tmp_path / "none.bin")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_bitstream_that_failed_timing_is_refused(tmp_path, monkeypatch, capsys):
+    bindir, log = fake_programmer(tmp_path, "openFPGALoader")
+    monkeypatch.setenv("OPENFPGALOADER", str(bindir / "openFPGALoader"))
+    bitstream = built(tmp_path, "ulx3s-85f", "LFE5U-85F", "top.bit")
+    report = json.loads((bitstream.parent / "report.json").read_text())
+    report.update(timing_met=False, target_mhz=100,
+                  fmax_mhz={"clk": {"achieved": 41.3, "constraint": 100.0}})
+    (bitstream.parent / "report.json").write_text(json.dumps(report))
+    assert main(["flash", "--board", "ulx3s-85f", str(bitstream)]) == 2
+    err = capsys.readouterr().err
+    assert "failed timing (41.3 MHz reached, 100 MHz clock)" in err and "--clock-mhz" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not log.exists(), "the programmer must not run for a bitstream that failed timing"

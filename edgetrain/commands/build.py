@@ -8,6 +8,7 @@ from ..boards.flash import flash_bitstream
 from ..boards.platforms import BOARDS, get_board
 from ..boards.report import print_report
 from ..boards.top import board_config
+from ..errors import ToolError
 from ..hw.config import load_config
 
 HELP = "build a board bitstream (YoWASP Yosys + nextpnr + pack) and DIR/report.json"
@@ -20,6 +21,9 @@ def add_arguments(parser):
                         help="accelerator config TOML (default: the board's own sizing)")
     parser.add_argument("-o", "--out", metavar="DIR",
                         help="output folder (default: out/<board>)")
+    parser.add_argument("--clock-mhz", type=int, metavar="MHZ",
+                        help="clock of the device logic (default: the board's; ulx3s-85f "
+                             "takes 30-100 from its PLL, icebreaker only 12)")
     parser.add_argument("--nextpnr-opts", default="", metavar="OPTS",
                         help="extra nextpnr options, e.g. '--seed 3'")
     parser.add_argument("--engine", action=argparse.BooleanOptionalAction, default=None,
@@ -39,9 +43,15 @@ def run(args):
     report = build_bitstream(board=board, config=config, out_dir=out,
                              nextpnr_opts=args.nextpnr_opts,
                              engine=board.engine if args.engine is None else args.engine,
-                             from_stage=args.from_stage)
+                             from_stage=args.from_stage, sync_mhz=args.clock_mhz)
     print_report(report)
     print(f"wrote {out / board.bitstream} and {out / 'report.json'}")
+    if not report["timing_met"]:
+        worst = min(v["achieved"] for v in report["fmax_mhz"].values())
+        raise ToolError(f"timing failed: the logic reaches {worst:.1f} MHz, not the "
+                        f"{report['target_mhz']} MHz clock, so {out / board.bitstream} may "
+                        f"compute wrong results: rebuild with a --clock-mhz below "
+                        f"{worst:.0f} (one of {', '.join(map(str, board.clocks_mhz))})")
     if args.flash:
         digest = flash_bitstream(board, out / board.bitstream)
         print(f"programmed {board.name} with {out / board.bitstream} (sha256 {digest[:16]})")
