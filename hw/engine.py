@@ -343,6 +343,13 @@ class ConvEngine(wiring.Component):
 
         Return the signal that is high when the result is taken (returns the WU credit).
         """
+        # Which consumer gets the results, decoded into a flip-flop of its own next to the
+        # hand-over: the routed 8x8's critical path ran from the descriptor's mode register,
+        # which feeds logic all over the die, through the offer into the updater's accept.
+        # ``cur`` holds from acceptance, and the first result comes many cycles later.
+        update_q = Signal()
+        m.d.sync += update_q.eq(update)
+        update = update_q
         held = Signal()
         grad_ready = Mux(update, upd.grad.ready, self.grad.ready)
         offered = held & run.release
