@@ -89,15 +89,16 @@ BOARDS = {
                            "needs `apt install libusb-1.0-0 libftdi1-2`) or Debian "
                            "`apt install openfpgaloader`",
         max_multipliers=156,
-        # One SGD lane (128 master-port cycles per 8x8 block) and 256 weight blocks keep the
-        # master buffer at 16 K rows of 64 bits (57 DP16KD).
-        defaults={"tm": 8, "tn": 8, "update_lanes": 1, "weight_depth": 256},
+        # One SGD lane (128 master-port cycles per 8x8 block) and 64 weight blocks keep the
+        # master buffer at 4 K rows of 64 bits (16 DP16KD). With 256 blocks (16 K rows, 64
+        # DP16KD in 1-bit mode) router2 levelled off at ~16k overused wires (docs/boards.md).
+        defaults={"tm": 8, "tn": 8, "update_lanes": 1, "weight_depth": 64},
         # The 8x8 engine routes at about 40 MHz (see docs/boards.md), so that is the
         # default clock; --clock-mhz 100 suits the link test (--no-engine).
         engine=True, sync_mhz=40, clocks_mhz=tuple(sorted(ECP5_PLL_SETTINGS)),
         # router2 and a lower placement density: with router1 and the default density 0.9
         # the 8x8 engine does not finish routing (docs/boards.md).
-        nextpnr_opts="--router router2 --placer-heap-beta 0.6",
+        nextpnr_opts="--router router2 --placer-heap-beta 0.5",
         memory="bram",
         mem_depth=16384,
         memory_note="block RAM (DP16KD) stands in for the SDRAM until an SDRAM controller "
