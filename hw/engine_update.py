@@ -86,8 +86,8 @@ class WeightUpdater(wiring.Component):
         row_addr = Signal.like(self.mst.addr)
         m.d.comb += self.grad.ready.eq(~held)
         # ``acc`` follows the offered block while none is held, so it has the block from the
-        # cycle it is taken on. Its thousands of flip-flops are then enabled by ``held``, a
-        # flip-flop, not by the hand-shake: the routed 4x4's critical path ran from the
+        # cycle it is taken on. Its thousands of flip-flops load on ``held`` low (a
+        # flip-flop), not on the hand-shake: the routed 4x4's critical path ran from the
         # engine's result release through the hand-shake to those enables, mostly routing.
         with m.If(~held):
             m.d.sync += acc.eq(self.grad.payload.acc)

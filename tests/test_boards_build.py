@@ -86,3 +86,14 @@ def test_resume_refuses_another_clock(tmp_path, capsys):
     assert main(["build", "--board", "ulx3s-85f", "-o", str(tmp_path), "--from-stage", "pnr",
                  "--clock-mhz", "50"]) == 2
     assert "synthesised for 40 MHz, not 50 MHz" in capsys.readouterr().err
+
+
+def test_ecp5_pll_settings_make_their_clocks():
+    from edgetrain.boards.clocking import ECP5_PLL_SETTINGS
+    for mhz, p in ECP5_PLL_SETTINGS.items():
+        # Feedback from CLKOP: f_out = f_in * CLKFB_DIV / CLKI_DIV; the VCO runs at
+        # f_out * CLKOP_DIV, which the ECP5 allows between 400 and 800 MHz.
+        assert 25 * p["CLKFB_DIV"] / p["CLKI_DIV"] == mhz, mhz
+        assert 400 <= mhz * p["CLKOP_DIV"] <= 800, mhz
+        assert 25 / p["CLKI_DIV"] >= 3.125, mhz          # phase detector input
+    assert get_board("ulx3s-85f").clocks_mhz == tuple(sorted(ECP5_PLL_SETTINGS))
