@@ -93,12 +93,14 @@ BOARDS = {
         # master buffer at 4 K rows of 64 bits (16 DP16KD). With 256 blocks (16 K rows, 64
         # DP16KD in 1-bit mode) router2 levelled off at ~16k overused wires (docs/boards.md).
         defaults={"tm": 8, "tn": 8, "update_lanes": 1, "weight_depth": 64},
-        # The 8x8 engine routes at about 40 MHz (see docs/boards.md), so that is the
-        # default clock; --clock-mhz 100 suits the link test (--no-engine).
+        # The 8x8 engine routes at 59-66 MHz out of context and the board build places at a
+        # 43.5 MHz estimate (docs/boards.md), so the default clock is 40 MHz; --clock-mhz
+        # 100 suits the link test (--no-engine).
         engine=True, sync_mhz=40, clocks_mhz=tuple(sorted(ECP5_PLL_SETTINGS)),
-        # router2 and a lower placement density: with router1 and the default density 0.9
-        # the 8x8 engine does not finish routing (docs/boards.md).
-        nextpnr_opts="--router router2 --placer-heap-beta 0.5",
+        # router2 and a lower placement density: with router1, or with the default density
+        # 0.9, the 8x8 engine does not finish routing; 0.6 converged further than 0.5
+        # (docs/boards.md).
+        nextpnr_opts="--router router2 --placer-heap-beta 0.6",
         memory="bram",
         mem_depth=16384,
         memory_note="block RAM (DP16KD) stands in for the SDRAM until an SDRAM controller "
