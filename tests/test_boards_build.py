@@ -97,3 +97,23 @@ def test_ecp5_pll_settings_make_their_clocks():
         assert 400 <= mhz * p["CLKOP_DIV"] <= 800, mhz
         assert 25 / p["CLKI_DIV"] >= 3.125, mhz          # phase detector input
     assert get_board("ulx3s-85f").clocks_mhz == tuple(sorted(ECP5_PLL_SETTINGS))
+
+
+def test_build_that_misses_timing_exits_2_and_does_not_flash(tmp_path, monkeypatch, capsys):
+    import edgetrain.commands.build as build_cmd
+
+    def missed(**kwargs):          # the report a real build writes when nextpnr misses
+        return {"board": "ulx3s-85f", "device": "LFE5U-85F", "bitstream": "top.bit",
+                "resources": {}, "fmax_mhz": {"clk": {"achieved": 38.2, "constraint": 40.0}},
+                "target_mhz": 40, "timing_met": False, "stage_seconds": {"synth": 1.0},
+                "build_seconds": 1.0}
+
+    def no_flash(*args):
+        raise AssertionError("a bitstream that missed timing must not be flashed")
+
+    monkeypatch.setattr(build_cmd, "build_bitstream", missed)
+    monkeypatch.setattr(build_cmd, "flash_bitstream", no_flash)
+    assert main(["build", "--board", "ulx3s-85f", "-o", str(tmp_path), "--flash"]) == 2
+    err = capsys.readouterr().err
+    assert "timing failed: the logic reaches 38.2 MHz, not the 40 MHz clock" in err
+    assert "--clock-mhz below 38" in err and len(err.strip().splitlines()) == 1
