@@ -98,25 +98,30 @@ def _plan_commands(board, config, out_dir, *, nextpnr_opts, engine, sync_mhz):
     return json.loads(plan.files["build_top.json"])["commands"]
 
 
-def _planned_clock(out_dir, board, sync_mhz):
+def _check_plan(out_dir, from_stage):
+    """Raise ``ToolError`` unless ``out_dir`` holds a synthesised design and its plan."""
+    if not (out_dir / "build_top.json").is_file() or not (out_dir / "top.json").is_file():
+        raise ToolError(f"cannot resume at {from_stage}: {out_dir} holds no synthesised "
+                        f"design (top.json, build_top.json); build from synth first")
+
+
+def _planned_clock(out_dir, sync_mhz):
     """Return the clock the plan in ``out_dir`` was made for; refuse another one."""
     try:
         planned = json.loads((out_dir / PLAN_CLOCK).read_text())["sync_mhz"]
     except (OSError, ValueError, KeyError):
-        planned = board.sync_mhz            # a plan from before the clock was recorded
+        raise ToolError(f"{out_dir / PLAN_CLOCK} is missing or unreadable, so the clock of "
+                        f"the design in {out_dir} is unknown: build from synth") from None
     if sync_mhz is not None and sync_mhz != planned:
         raise ToolError(f"the design in {out_dir} was synthesised for {planned} MHz, not "
                         f"{sync_mhz} MHz: build from synth to change the clock")
     return planned
 
 
-def _resumed_commands(out_dir, from_stage, nextpnr_opts):
-    """Return the commands of the plan already in ``out_dir`` (extra nextpnr options added)."""
-    plan = out_dir / "build_top.json"
-    if not plan.is_file() or not (out_dir / "top.json").is_file():
-        raise ToolError(f"cannot resume at {from_stage}: {out_dir} holds no synthesised "
-                        f"design (top.json, build_top.json); build from synth first")
-    commands = json.loads(plan.read_text())["commands"]
+def _resumed_commands(out_dir, nextpnr_opts):
+    """Return the commands of the plan in ``out_dir`` (checked by ``_check_plan``), with the
+    extra nextpnr options added."""
+    commands = json.loads((out_dir / "build_top.json").read_text())["commands"]
     commands[1] = commands[1] + nextpnr_opts.split()
     return commands
 
@@ -136,7 +141,8 @@ def build_bitstream(*, board, config, out_dir, nextpnr_opts="", engine=True,
                         f"{from_stage!r}")
     out_dir = Path(out_dir).resolve()
     if from_stage != "synth":
-        sync_mhz = _planned_clock(out_dir, board, sync_mhz)
+        _check_plan(out_dir, from_stage)
+        sync_mhz = _planned_clock(out_dir, sync_mhz)
     sync_mhz = board.check_clock(sync_mhz)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = tool_environment()
@@ -149,7 +155,7 @@ def build_bitstream(*, board, config, out_dir, nextpnr_opts="", engine=True,
         (out_dir / PLAN_CLOCK).write_text(json.dumps({"board": board.name,
                                                       "sync_mhz": sync_mhz}))
     else:
-        commands = _resumed_commands(out_dir, from_stage, nextpnr_opts)
+        commands = _resumed_commands(out_dir, nextpnr_opts)
     first = STAGE_NAMES.index(from_stage)
     argvs = [_command(argv, env) for argv in commands][first:]
     stages = {}

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import ToolError
+from .report import worst_fmax_mhz
 
 __all__ = ["find_programmer", "check_bitstream", "flash_bitstream"]
 
@@ -70,7 +71,7 @@ def check_bitstream(board, path):
                         f"{board.name} ({board.device}): refusing to flash; rebuild with "
                         f"`edgetrain build --board {board.name}` or pass --board {built_for[0]}")
     if report.get("timing_met") is False:
-        worst = min(v["achieved"] for v in report["fmax_mhz"].values())
+        worst = worst_fmax_mhz(report)
         raise ToolError(f"{path} failed timing ({worst:.1f} MHz reached, "
                         f"{report['target_mhz']} MHz clock): refusing to flash; rebuild with "
                         f"`edgetrain build --board {board.name} --clock-mhz` below {worst:.0f}")

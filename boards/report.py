@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import ToolError
 from ..progress import print_table
 
-__all__ = ["build_report", "print_report", "RESOURCE_CELLS"]
+__all__ = ["build_report", "print_report", "worst_fmax_mhz", "RESOURCE_CELLS"]
 
 # Report name -> nextpnr cell type, per FPGA family.
 RESOURCE_CELLS = {
@@ -69,6 +69,11 @@ def build_report(*, board, config, out_dir, name, stages, target_mhz):
         "build_seconds": round(sum(stages.values()), 1),
         "config": config.to_dict(),
     }
+
+
+def worst_fmax_mhz(report):
+    """Return the lowest achieved frequency over the clocks of a build report."""
+    return min(v["achieved"] for v in report["fmax_mhz"].values())
 
 
 def print_report(report, stream=None):

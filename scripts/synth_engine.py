@@ -6,7 +6,7 @@
 
 Writes the engine's Verilog, runs Yosys ``synth_ecp5`` and nextpnr-ecp5 (``--85k --package
 CABGA381 --out-of-context``) and prints LUTs, FFs, DSPs (MULT18X18D), BRAMs (DP16KD) and
-Fmax; DIR/report.json holds them, with the critical path's first and last cells. The tools
+Fmax; DIR/report.json holds them, with the whole routed critical path. The tools
 are found through ``YOSYS`` / ``NEXTPNR_ECP5`` (default: the YoWASP wheels in this venv).
 ``--block`` synthesises one part of the tile alone (the PE array, the master-weight
 buffer) to tell which part limits the clock. ``--dsp infer`` leaves the multipliers to Yosys

@@ -117,3 +117,13 @@ def test_build_that_misses_timing_exits_2_and_does_not_flash(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert "timing failed: the logic reaches 38.2 MHz, not the 40 MHz clock" in err
     assert "--clock-mhz below 38" in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_without_a_recorded_clock_is_refused(tmp_path, capsys):
+    for name in ("top.json", "build_top.json"):
+        (tmp_path / name).write_text("{}")
+    assert main(["build", "--board", "ulx3s-85f", "-o", str(tmp_path), "--from-stage",
+                 "pnr"]) == 2
+    err = capsys.readouterr().err
+    assert "clock.json is missing or unreadable" in err and "build from synth" in err
+    assert len(err.strip().splitlines()) == 1

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..boards.build import build_bitstream
 from ..boards.flash import flash_bitstream
 from ..boards.platforms import BOARDS, get_board
-from ..boards.report import print_report
+from ..boards.report import print_report, worst_fmax_mhz
 from ..boards.top import board_config
 from ..errors import ToolError
 from ..hw.config import load_config
@@ -47,7 +47,7 @@ def run(args):
     print_report(report)
     print(f"wrote {out / board.bitstream} and {out / 'report.json'}")
     if not report["timing_met"]:
-        worst = min(v["achieved"] for v in report["fmax_mhz"].values())
+        worst = worst_fmax_mhz(report)
         raise ToolError(f"timing failed: the logic reaches {worst:.1f} MHz, not the "
                         f"{report['target_mhz']} MHz clock, so {out / board.bitstream} may "
                         f"compute wrong results: rebuild with a --clock-mhz below "
