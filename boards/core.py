@@ -31,11 +31,12 @@ def device_regions(config, *, dram_depth, engine):
     """Return the memory ``Region`` list of a device (region i starts at word i << 20).
 
     Region 0 is the DRAM stand-in; then one region per engine buffer port, in the engine's
-    order. A buffer's depth is its config field, or its whole address range otherwise.
+    order (with lane writes, as the tile's host ports have). A buffer's depth is its config
+    field, or its whole address range otherwise.
     """
     regions = [Region("dram", depth=dram_depth, data_bits=16)]
     if engine:
-        regions += [Region(name, data_bits=bits,
+        regions += [Region(name, data_bits=bits, lane_writes=True,
                            depth=getattr(config, _DEPTH[name]) if name in _DEPTH else 1 << a)
                     for name, (a, bits) in port_shapes(config).items()]
     return regions

@@ -5,19 +5,23 @@ regions of ``REGION_WORDS`` words (region = address >> 20, up to 8 regions): reg
 "DRAM" stand-in (a plain 16-bit memory), the others are the accelerator's wide buffers
 (the conv engine's ``act``, ``wgt``, ``out``, ...). In a wide region, word
 ``row << lane_bits | lane`` is the 16-bit lane ``lane`` of buffer row ``row`` (lane 0 = bits
-0..15), with ``lane_bits`` the smallest that covers the row. Every write is a
-read-modify-write of its row (in a plain 16-bit region too), so all regions share one read
-mux and one merge path.
+0..15), with ``lane_bits`` the smallest that covers the row.
+
+Every access takes one cycle, like a plain memory port. A wide region's port has lane writes
+(``w_lanes``, see ``hw.memport``): a host write drives its 16-bit word onto every lane and
+enables only its own, so nothing is read back, merged or held in a row-wide register. A read
+picks its lane out of each region's row first and then its region, so the only wide logic
+is one lane multiplexer per region.
 
 Accesses outside a region's rows or lanes, or to a region that does not exist, read 0,
 write nothing and set the sticky ``bad_access`` flag.
 """
 
-from amaranth.hdl import Module, Signal, Mux, Cat
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..hw.memport import MemoryPortSignature
+from ..hw.memport import LANE_BITS, MemoryPortSignature, row_lanes
 
 __all__ = ["HostMemoryMap", "REGION_BITS", "REGION_WORDS", "Region", "map_words"]
 
@@ -26,16 +30,29 @@ REGION_WORDS = 1 << REGION_BITS
 
 
 class Region:
-    """One region: ``name``, ``depth`` rows of ``data_bits`` (16 for a plain memory)."""
+    """One region: ``name``, ``depth`` rows of ``data_bits`` (16 for a plain memory).
 
-    def __init__(self, name, *, depth, data_bits):
+    ``lane_writes``: the region's port has ``w_lanes`` (see ``hw.memport``). A region wider
+    than one 16-bit lane must have it (the map writes single lanes); a one-lane region may.
+    """
+
+    def __init__(self, name, *, depth, data_bits, lane_writes=None):
         self.name, self.depth, self.data_bits = name, depth, data_bits
-        self.lanes = -(-data_bits // 16)
+        self.lanes = row_lanes(data_bits)
         self.lane_bits = (self.lanes - 1).bit_length()
         self.addr_bits = max(1, (depth - 1).bit_length())
+        self.lane_writes = self.lanes > 1 if lane_writes is None else bool(lane_writes)
         if depth << self.lane_bits > REGION_WORDS:
             raise ValueError(f"region {name!r} needs {depth << self.lane_bits} words, more "
                              f"than {REGION_WORDS}")
+        if self.lanes > 1 and not self.lane_writes:
+            raise ValueError(f"region {name!r} has {self.lanes} lanes of 16 bits, so its port "
+                             f"needs lane writes: pass lane_writes=True")
+
+    def port_signature(self):
+        """Return the ``MemoryPortSignature`` the map drives for this region."""
+        return MemoryPortSignature(addr_bits=self.addr_bits, data_bits=self.data_bits,
+                                   lane_writes=self.lane_writes)
 
     def word(self, row, lane=0):
         """Return the in-region word address of ``lane`` of ``row``."""
@@ -59,8 +76,7 @@ class HostMemoryMap(wiring.Component):
             "host": In(MemoryPortSignature(addr_bits=REGION_BITS + self._region_bits,
                                            data_bits=16)),
             "bad_access": Out(1),
-            **{r.name: Out(MemoryPortSignature(addr_bits=r.addr_bits, data_bits=r.data_bits))
-               for r in self._regions},
+            **{r.name: Out(r.port_signature()) for r in self._regions},
         })
 
     @property
@@ -75,73 +91,46 @@ class HostMemoryMap(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         host = self.host
-        # The host holds addr and w_data until ready, so every port takes its row address
-        # straight from host.addr, and all ports share one read-data mux and one merge.
+        region_idx = host.addr[REGION_BITS:]
         lane_bits = max(1, max(r.lane_bits for r in self._regions))
-        row = Signal(16 << lane_bits)
-        merged = Signal(len(row))
-        # Region and lane of the last accepted read (a host read or a lane write's read).
-        read_region, read_lane, read_bad = Signal(3), Signal(lane_bits), Signal()
-        with m.Switch(read_region):
-            for i, r in enumerate(self._regions):
-                with m.Case(i):
-                    m.d.comb += row.eq(getattr(self, r.name).r_data)
-        m.d.comb += host.r_data.eq(Mux(read_bad, 0, row.word_select(read_lane, 16)))
-        for r in self._regions:
+        # Region and lane of the last accepted read; read_bad: it was refused (reads 0).
+        read_region = Signal(range(len(self._regions)))
+        read_lane, read_bad = Signal(lane_bits), Signal()
+        words, hits = [], []
+        for i, r in enumerate(self._regions):
             port = getattr(self, r.name)
-            m.d.comb += [port.addr.eq(host.addr[r.lane_bits:REGION_BITS]),
-                         port.w_data.eq(merged[:r.data_bits])]
-        with m.FSM(name="map_fsm"):
-            with m.State("IDLE"):
-                self._idle(m, read_region, read_lane, read_bad)
-            with m.State("RMW-MERGE"):
-                m.d.sync += merged.eq(Cat(
-                    Mux(read_lane == k, host.w_data, row[16 * k:16 * (k + 1)])
-                    for k in range(1 << lane_bits)))
-                m.next = "RMW-WRITE"
-            with m.State("RMW-WRITE"):
-                with m.Switch(read_region):
-                    for i, r in enumerate(self._regions):
-                        with m.Case(i):
-                            port = getattr(self, r.name)
-                            m.d.comb += port.w_en.eq(1)
-                            with m.If(port.ready):
-                                m.next = "RMW-DONE"
-            with m.State("RMW-DONE"):
-                # Accept the host's (held) write request now that its row is written.
-                m.d.comb += host.ready.eq(1)
-                m.next = "IDLE"
-        return m
-
-    def _idle(self, m, read_region, read_lane, read_bad):
-        """Serve reads at once; a write reads its row first (then merge and write it)."""
-        host, region_idx = self.host, self.host.addr[REGION_BITS:]
-        with m.Switch(region_idx):
-            for i, r in enumerate(self._regions):
+            # The host holds addr and w_data until ready, so every port takes its row address
+            # and its (lane-replicated) write data straight from the host.
+            row, lane = host.addr[r.lane_bits:REGION_BITS], host.addr[:r.lane_bits]
+            hit = Signal(name=f"{r.name}_hit")
+            m.d.comb += hit.eq((region_idx == i) & _below(row, r.depth) &
+                               (lane < r.lanes if r.lane_bits else 1))
+            hits.append(hit)
+            m.d.comb += [port.addr.eq(row), port.w_data.eq(host.w_data.replicate(r.lanes))]
+            if r.lane_writes:
+                m.d.comb += port.w_lanes.eq(Const(1, r.lanes) << lane)
+            with m.If(hit):
+                m.d.comb += [port.r_en.eq(host.r_en), port.w_en.eq(host.w_en),
+                             host.ready.eq(port.ready)]
+                with m.If(host.r_en & port.ready):
+                    m.d.sync += [read_region.eq(i), read_lane.eq(lane), read_bad.eq(0)]
+            r_data = Signal(r.lanes * LANE_BITS, name=f"{r.name}_r_data")
+            m.d.comb += r_data.eq(port.r_data)
+            words.append(r_data.word_select(read_lane[:r.lane_bits], LANE_BITS)
+                         if r.lane_bits else r_data)
+        with m.If(~Cat(hits).any() & (host.r_en | host.w_en)):
+            # Outside every region: accept at once, write nothing, read 0, flag it.
+            m.d.comb += host.ready.eq(1)
+            m.d.sync += self.bad_access.eq(1)
+            with m.If(host.r_en):
+                m.d.sync += read_bad.eq(1)
+        word = Signal(LANE_BITS)
+        with m.Switch(read_region):
+            for i, w in enumerate(words):
                 with m.Case(i):
-                    port = getattr(self, r.name)
-                    row, lane = host.addr[r.lane_bits:REGION_BITS], host.addr[:r.lane_bits]
-                    inside = _below(row, r.depth) & (lane < r.lanes if r.lane_bits else 1)
-                    with m.If(~inside & (host.r_en | host.w_en)):
-                        self._refuse(m, read_bad)
-                    with m.Elif(host.r_en | host.w_en):
-                        m.d.comb += port.r_en.eq(1)
-                        with m.If(port.ready):
-                            m.d.sync += [read_region.eq(i), read_lane.eq(lane),
-                                         read_bad.eq(0)]
-                        with m.If(host.r_en):
-                            m.d.comb += host.ready.eq(port.ready)
-                        with m.Elif(port.ready):
-                            m.next = "RMW-MERGE"
-            with m.Default():
-                with m.If(host.r_en | host.w_en):
-                    self._refuse(m, read_bad)
-
-    def _refuse(self, m, read_bad):
-        m.d.comb += self.host.ready.eq(1)
-        m.d.sync += self.bad_access.eq(1)
-        with m.If(self.host.r_en):
-            m.d.sync += read_bad.eq(1)
+                    m.d.comb += word.eq(w)
+        m.d.comb += host.r_data.eq(Mux(read_bad, 0, word))
+        return m
 
 
 def _below(value, bound):

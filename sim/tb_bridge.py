@@ -209,8 +209,10 @@ async def memory_regions(dut):
         base = rng.randrange(r.depth - 3)
         rows = [rng.getrandbits(r.data_bits) for _ in range(3)]
         await device.write_rows(r.name, rows, base)
-        await client.write_mem(index << REGION_BITS | r.word(base + 1, 0), [0xBEEF])
-        rows[1] = rows[1] & ~0xFFFF | 0xBEEF                     # a single-lane write
+        lane = rng.randrange(r.lanes)                 # a single-lane write keeps the others
+        await client.write_mem(index << REGION_BITS | r.word(base + 1, lane), [0xBEEF])
+        mask = (0xFFFF << 16 * lane) & ((1 << r.data_bits) - 1)
+        rows[1] = rows[1] & ~mask | (0xBEEF << 16 * lane) & mask
         assert await device.read_rows(r.name, 3, base) == rows, r.name
     assert status_fields(await client.status())["bad_access"] == 0
     partial = [(i, r) for i, r in enumerate(REGIONS) if r.lanes < 1 << r.lane_bits]

@@ -55,6 +55,8 @@ class EngineHost:
         for name in ("act", "wgt", "out", "mst"):
             for sig in ("r_en", "w_en", "r_last", "addr", "w_data"):
                 getattr(dut, f"host_{name}__{sig}").value = 0
+            lanes = getattr(dut, f"host_{name}__w_lanes")
+            lanes.value = (1 << len(lanes)) - 1         # whole-row writes
         for _ in range(3):
             await RisingEdge(dut.clk)
         dut.rst.value = 0
