@@ -1,0 +1,77 @@
+"""Lane writes: a buffer port with ``w_lanes`` changes only the 16-bit lanes it enables."""
+
+import pytest
+from amaranth.hdl import Fragment
+from amaranth.sim import Simulator
+
+from edgetrain.boards.memmap import Region
+from edgetrain.hw.config import AcceleratorConfig
+from edgetrain.hw.engine_top import ConvEngineTile
+from edgetrain.hw.memport import MemoryPortSignature, SRAMBuffer, row_lanes
+
+ROW_BITS = 40           # three lanes, the last one 8 bits wide
+
+
+def test_row_lanes_and_signature():
+    assert [row_lanes(b) for b in (1, 16, 17, 40, 1024)] == [1, 1, 2, 3, 64]
+    sig = MemoryPortSignature(addr_bits=4, data_bits=ROW_BITS, lane_writes=True)
+    assert sig.members["w_lanes"].shape == 3
+    assert sig.members["w_lanes"].init == 0b111          # whole rows unless driven
+    assert "w_lanes" not in MemoryPortSignature(addr_bits=4, data_bits=ROW_BITS).members
+    assert sig != MemoryPortSignature(addr_bits=4, data_bits=ROW_BITS)
+
+
+def test_sram_writes_only_the_enabled_lanes():
+    dut = SRAMBuffer(depth=8, data_bits=ROW_BITS, lane_writes=True)
+    port, full = dut.port, (1 << ROW_BITS) - 1
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    seen = []
+
+    async def write(ctx, addr, data, lanes, en=1):
+        ctx.set(port.addr, addr)
+        ctx.set(port.w_data, data)
+        ctx.set(port.w_lanes, lanes)
+        ctx.set(port.w_en, en)
+        await ctx.tick()
+        ctx.set(port.w_en, 0)
+
+    async def read(ctx, addr):
+        ctx.set(port.addr, addr)
+        ctx.set(port.r_en, 1)
+        await ctx.tick()
+        ctx.set(port.r_en, 0)
+        return ctx.get(port.r_data)
+
+    async def bench(ctx):
+        await write(ctx, 3, 0x12_3456_789A, 0b111)
+        await write(ctx, 3, full, 0b010)                 # lane 1 only
+        seen.append(await read(ctx, 3))
+        await write(ctx, 3, 0, 0b100)                    # the narrow last lane
+        seen.append(await read(ctx, 3))
+        await write(ctx, 3, 0, 0b111, en=0)              # no w_en: nothing changes
+        seen.append(await read(ctx, 3))
+        seen.append(await read(ctx, 4))                  # another row is untouched
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [0x12_FFFF_789A, 0x00_FFFF_789A, 0x00_FFFF_789A, 0]
+
+
+def test_region_wider_than_a_lane_needs_lane_writes():
+    with pytest.raises(ValueError, match="lane_writes=True"):
+        Region("wgt", depth=64, data_bits=64, lane_writes=False)
+    assert Region("wgt", depth=64, data_bits=64).lane_writes
+    assert not Region("dram", depth=64, data_bits=16).lane_writes
+
+
+def test_tile_refuses_a_buffer_without_lane_writes():
+    cfg = AcceleratorConfig(tm=2, tn=2, max_kernel=3, max_channels=4, max_size=6,
+                            max_batch=2, input_depth=64, weight_depth=16, output_depth=64)
+
+    def plain(name, depth, data_bits):
+        return SRAMBuffer(depth=depth, data_bits=data_bits)
+
+    tile = ConvEngineTile(config=cfg, buffer_factory=plain)
+    with pytest.raises(TypeError, match="built 'act' without lane writes"):
+        Fragment.get(tile, None)
