@@ -1,7 +1,7 @@
 """Board clock generation: the ECP5 PLL that turns the ULX3S's 25 MHz into the sync clock."""
 
 from amaranth.hdl import Signal, Instance, ClockDomain
-from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.cdc import AsyncFFSynchronizer
 
 from ..errors import ConfigError
 
@@ -24,6 +24,9 @@ def ecp5_pll_sync_domain(m, platform, *, clk_in, in_mhz, out_mhz):
     """Create domain ``sync`` at ``out_mhz`` from pin clock ``clk_in`` through an EHXPLLL.
 
     The domain is held in reset until the PLL locks; its clock is constrained for nextpnr.
+    The synchronised reset reaches the domain's flip-flops through a DCCA, i.e. on a global
+    network: it goes to some 15k flip-flops of the 8x8 engine, and as an ordinary net it is
+    one of the largest consumers of the fabric routing that the board build runs out of.
     """
     if in_mhz != 25 or out_mhz not in ECP5_PLL_SETTINGS:
         raise ConfigError(f"no ECP5 PLL setting for {in_mhz} -> {out_mhz} MHz; supported "
@@ -43,6 +46,8 @@ def ecp5_pll_sync_domain(m, platform, *, clk_in, in_mhz, out_mhz):
         i_CLKI=clk_in, i_CLKFB=cd_sync.clk, i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0,
         i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
         o_CLKOP=cd_sync.clk, o_LOCK=locked)
-    m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+    reset = Signal(name="pll_reset")
+    m.submodules.reset_sync = AsyncFFSynchronizer(~locked, reset, o_domain="sync")
+    m.submodules.reset_buf = Instance("DCCA", i_CLKI=reset, i_CE=1, o_CLKO=cd_sync.rst)
     platform.add_clock_constraint(cd_sync.clk, out_mhz * 1e6)
     return out_mhz * 1e6

@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 from .config import AcceleratorConfig
 from .constmul import times_constant
 from .engine_desc import DescriptorLayout
+from .fanout import broadcast
 from .memport import MemoryPortSignature
 from .update import SGDUpdate
 
@@ -85,15 +86,9 @@ class WeightUpdater(wiring.Component):
         acc = Signal.like(self.grad.payload.acc)
         row_addr = Signal.like(self.mst.addr)
         m.d.comb += self.grad.ready.eq(~held)
-        # ``acc`` follows the offered block while none is held, so it has the block from the
-        # cycle it is taken on. Its thousands of flip-flops load on ``held`` low (a
-        # flip-flop), not on the hand-shake: the routed 4x4's critical path ran from the
-        # engine's result release through the hand-shake to those enables, mostly routing.
-        with m.If(~held):
-            m.d.sync += acc.eq(self.grad.payload.acc)
         with m.If(self.grad.valid & self.grad.ready):
             m.d.sync += [held.eq(1), row.eq(0), row_addr.eq(self.grad.payload.addr * rows)]
-        self._apply_sgd(m, held, row, acc, row_addr)
+        self._apply_sgd(m, platform, held, row, acc, row_addr)
         return m
 
     def _row_done(self, m, issue, held, row):
@@ -120,7 +115,7 @@ class WeightUpdater(wiring.Component):
             m.d.sync += row.eq(Mux(last, 0, row + 1))
         return m
 
-    def _apply_sgd(self, m, held, row, acc, row_addr):
+    def _apply_sgd(self, m, platform, held, row, acc, row_addr):
         """Read each row of the block, update it in ``SGDUpdate``, write it back."""
         cfg, d, lanes = self._cfg, self.desc, self._cfg.update_lanes
         m.submodules.sgd = sgd = SGDUpdate(lanes=lanes, acc_bits=cfg.acc_bits,
@@ -147,11 +142,13 @@ class WeightUpdater(wiring.Component):
         ]
         self._row_done(m, issue, held, row)
         index = self._lane_indices(m, issue)
-        pending = self._feed(m, sgd, wfifo, issue, fetched, move, held, acc, row, row_addr,
+        pending = self._feed(m, platform, sgd, wfifo, issue, fetched, move, held, acc, row,
+                             row_addr,
                              index)
         m.d.comb += self.busy.eq(held | fetched | pending | (wfifo.level != 0))
 
-    def _feed(self, m, sgd, wfifo, issue, fetched, move, held, acc, row, row_addr, index):
+    def _feed(self, m, platform, sgd, wfifo, issue, fetched, move, held, acc, row, row_addr,
+              index):
         """Carry each row read from ``mst`` into ``SGDUpdate``'s input register.
 
         A row read in cycle c is on ``r_data`` in c + 1 (``fetched``; it stays there until
@@ -179,8 +176,19 @@ class WeightUpdater(wiring.Component):
         # a cycle after the read, so its enable is a flip-flop: the read path (write-back
         # priority, memory ready) fanned out to the thousands of enables and was the routed
         # 8x8's critical path. A read in that cycle takes the row one further up.
-        with m.If(shift & held):
-            m.d.sync += [acc[k].eq(acc[k + lanes]) for k in range(len(acc) - lanes)]
+        # ``acc`` follows the offered block while none is held, so it has the block from the
+        # cycle it is taken on. Its thousands of flip-flops load on ``held`` low (a
+        # flip-flop), not on the hand-shake: the routed 4x4's critical path ran from the
+        # engine's result release through the hand-shake to those enables, mostly routing.
+        # The enable and the load/shift select each reach every one of them, so both go on
+        # global networks (``hw.fanout``).
+        enable = broadcast(m, platform, ~held | shift, name="acc_enable")
+        shifting = broadcast(m, platform, held, name="acc_shifting")
+        with m.If(enable):
+            with m.If(shifting):
+                m.d.sync += [acc[k].eq(acc[k + lanes]) for k in range(len(acc) - lanes)]
+            with m.Else():
+                m.d.sync += acc.eq(self.grad.payload.acc)
         with m.If(issue):
             m.d.sync += [fetched.eq(1), addr.eq(row_addr + row), beat_index.eq(index)]
             m.d.sync += [g_acc[n].eq(Mux(shift, acc[lanes + n], acc[n]) if deep else acc[n])

@@ -18,6 +18,8 @@ from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .fanout import broadcast
+
 __all__ = ["PEArray"]
 
 
@@ -128,9 +130,10 @@ class PEArray(wiring.Component):
                      ctl.side.eq(self.side)]
         taps = _delay(m, ctl, 2 + self._levels, "ctl")
         self._accumulate(m, prod, taps[2], self.wu, self.wu_valid, self.wu_side,
-                         self.wu_acc, hold=True, name="wu")
+                         self.wu_acc, hold=True, name="wu", platform=platform)
         self._accumulate(m, self._tree(m, prod), taps[2 + self._levels], ~self.wu,
-                         self.fp_valid, self.fp_side, self.fp_acc, hold=False, name="fp")
+                         self.fp_valid, self.fp_side, self.fp_acc, hold=False, name="fp",
+                         platform=platform)
         return m
 
     def _tree(self, m, prod):
@@ -149,16 +152,22 @@ class PEArray(wiring.Component):
             rows = nxt
         return [row[0] for row in rows]
 
-    def _accumulate(self, m, terms, ctl, active, o_valid, o_side, o_acc, *, hold, name):
+    def _accumulate(self, m, terms, ctl, active, o_valid, o_side, o_acc, *, hold, name,
+                    platform):
         """Accumulate ``terms`` lane-wise into ``o_acc``.
 
         On a ``last`` tap the sums go to ``o_acc``: every cycle (``hold`` false, valid only
         with ``o_valid``) or only then (``hold`` true: the result stays until the next one).
+        With ``T*T`` lanes (``hold``) ``first`` and the result enable each reach some 3,000
+        flip-flops, so they go on global networks (``hw.fanout``).
         """
-        done = ctl.last & active
+        done, first = ctl.last & active, ctl.first
+        if hold:
+            done = broadcast(m, platform, done, name=f"{name}_done")
+            first = broadcast(m, platform, first, name=f"{name}_first")
         for k, term in enumerate(terms):
             acc = Signal(signed(self._acc_bits), name=f"{name}_acc{k}")
-            total = Mux(ctl.first, 0, acc) + term
+            total = Mux(first, 0, acc) + term
             m.d.sync += acc.eq(total)
             if hold:
                 with m.If(done):

@@ -31,7 +31,8 @@ def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
     ``layers`` (``[(mode, LayerShape-dict)]``) replaces the random shapes;
     ``stalling_buffers`` builds the tile with ``StallingBuffer``s (ports not ready on random
     cycles) instead of plain SRAM. ``ecp5`` elaborates it for the ULX3S's ECP5 (registered
-    MULT18X18D blocks in the PE array, simulated by ``sim/models/MULT18X18D.v``). Raises
+    MULT18X18D blocks in the PE array and DCCA global buffers, simulated by the models in
+    ``sim/models``). Raises
     ``AssertionError`` if any run mismatches the golden model.
     """
     build_dir = Path(build_dir or SIM_ROOT / "engine" / f"{tag}-{simulator}")
@@ -48,7 +49,8 @@ def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
     if ecp5:
         from ..boards.platforms import ULX3S85FPlatform
         vendor = {"platform": ULX3S85FPlatform(),
-                  "extra_sources": [Path(__file__).parent / "models" / "MULT18X18D.v"]}
+                  "extra_sources": [Path(__file__).parent / "models" / f"{cell}.v"
+                                    for cell in ("MULT18X18D", "DCCA")]}
     run_cocotb(component=ConvEngineTile(config=config, **factory), toplevel="engine_tile",
                test_module="edgetrain.sim.tb_engine", simulator=simulator,
                build_dir=build_dir, params=params, waves=waves, fast_compile=True, **vendor)
