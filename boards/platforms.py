@@ -119,8 +119,8 @@ BOARDS = {
                   "output_depth": 512, "update_lanes": 0, "stochastic_rounding": False,
                   "pipeline": "shallow"},
         # Measured (`edgetrain build --board icebreaker`, nextpnr-ice40 0.11, commit
-        # 6c34ec8): 4,859 logic cells of 5,280 (3,611 LUT4, 2,232 FF), 1/8 SB_MAC16, 15/30
-        # block RAMs, 21.35 MHz (12 MHz target). The 2x2 engine (weight_depth 128) was 9,756
+        # 0340dd7): 4,778 logic cells of 5,280 (3,541 LUT4, 2,161 FF), 1/8 SB_MAC16, 15/30
+        # block RAMs, 22.95 MHz (12 MHz target). The 2x2 engine (weight_depth 128) was 9,756
         # LCs and is now ~6,985 after the same area work; it needs another ~1,700 to fit.
         engine=True, sync_mhz=12, clocks_mhz=(12,), nextpnr_opts="",
         memory="spram", mem_depth=65536,
