@@ -97,10 +97,11 @@ BOARDS = {
         # 43.5 MHz estimate (docs/boards.md), so the default clock is 40 MHz; --clock-mhz
         # 100 suits the link test (--no-engine).
         engine=True, sync_mhz=40, clocks_mhz=tuple(sorted(ECP5_PLL_SETTINGS)),
-        # router2 and a lower placement density: with router1, or with the default density
-        # 0.9, the 8x8 engine does not finish routing; 0.6 converged further than 0.5
-        # (docs/boards.md).
-        nextpnr_opts="--router router2 --placer-heap-beta 0.6",
+        # router2 after the electrostatic placer: it is the first placement of the board's
+        # 8x8 engine that routes (0 overused wires at router2 iteration 96; 41.3 MHz). After
+        # the default HeAP placer, at density 0.5 or 0.6 and several seeds, router2 levelled
+        # off at 2.3k-8k overused wires; router1 does not finish (docs/boards.md).
+        nextpnr_opts="--router router2 --placer static",
         memory="bram",
         mem_depth=16384,
         memory_note="block RAM (DP16KD) stands in for the SDRAM until an SDRAM controller "
