@@ -7,11 +7,11 @@ regions of ``REGION_WORDS`` words (region = address >> 20, up to 8 regions): reg
 ``row << lane_bits | lane`` is the 16-bit lane ``lane`` of buffer row ``row`` (lane 0 = bits
 0..15), with ``lane_bits`` the smallest that covers the row.
 
-Every access takes one cycle, like a plain memory port. A wide region's port has lane writes
-(``w_lanes``, see ``hw.memport``): a host write drives its 16-bit word onto every lane and
-enables only its own, so nothing is read back, merged or held in a row-wide register. A read
-picks its lane out of each region's row first and then its region, so the only wide logic
-is one lane multiplexer per region.
+A write takes one cycle. A wide region's port has lane writes (``w_lanes``, see
+``hw.memport``): a host write drives its 16-bit word onto every lane and enables only its
+own, so nothing is read back, merged or held in a row-wide register. A read takes three
+cycles: the row is read, each region's lane of it is registered, then the addressed
+region's lane; the only wide logic is one lane multiplexer per region.
 
 Accesses outside a region's rows or lanes, or to a region that does not exist, read 0,
 write nothing and set the sticky ``bad_access`` flag.
@@ -93,10 +93,17 @@ class HostMemoryMap(wiring.Component):
         host = self.host
         region_idx = host.addr[REGION_BITS:]
         lane_bits = max(1, max(r.lane_bits for r in self._regions))
-        # Region and lane of the last accepted read; read_bad: it was refused (reads 0).
+        # A read is answered from registers, in three steps: the region's port reads its row
+        # (cycle c); each region's lane of that row is registered (c + 1); the addressed
+        # region's lane is registered as ``host.r_data`` while the host's request is accepted
+        # (c + 2), so the data is there one cycle after acceptance, as the port contract
+        # says. The 64:1 lane multiplexer behind a block RAM's slow clock-to-out was the
+        # routed ULX3S build's critical path when it ended in the bridge.
         read_region = Signal(range(len(self._regions)))
-        read_lane, read_bad = Signal(lane_bits), Signal()
-        words, hits = [], []
+        read_lane = Signal(lane_bits)
+        word = Signal(LANE_BITS)
+        m.d.comb += host.r_data.eq(word)
+        lane_words, hits = [], []
         for i, r in enumerate(self._regions):
             port = getattr(self, r.name)
             # The host holds addr and w_data until ready, so every port takes its row address
@@ -109,27 +116,38 @@ class HostMemoryMap(wiring.Component):
             m.d.comb += [port.addr.eq(row), port.w_data.eq(host.w_data.replicate(r.lanes))]
             if r.lane_writes:
                 m.d.comb += port.w_lanes.eq(Const(1, r.lanes) << lane)
-            with m.If(hit):
-                m.d.comb += [port.r_en.eq(host.r_en), port.w_en.eq(host.w_en),
-                             host.ready.eq(port.ready)]
-                with m.If(host.r_en & port.ready):
-                    m.d.sync += [read_region.eq(i), read_lane.eq(lane), read_bad.eq(0)]
             r_data = Signal(r.lanes * LANE_BITS, name=f"{r.name}_r_data")
+            lane_word = Signal(LANE_BITS, name=f"{r.name}_lane_word")
             m.d.comb += r_data.eq(port.r_data)
-            words.append(r_data.word_select(read_lane[:r.lane_bits], LANE_BITS)
-                         if r.lane_bits else r_data)
-        with m.If(~Cat(hits).any() & (host.r_en | host.w_en)):
-            # Outside every region: accept at once, write nothing, read 0, flag it.
-            m.d.comb += host.ready.eq(1)
-            m.d.sync += self.bad_access.eq(1)
-            with m.If(host.r_en):
-                m.d.sync += read_bad.eq(1)
-        word = Signal(LANE_BITS)
-        with m.Switch(read_region):
-            for i, w in enumerate(words):
-                with m.Case(i):
-                    m.d.comb += word.eq(w)
-        m.d.comb += host.r_data.eq(Mux(read_bad, 0, word))
+            m.d.sync += lane_word.eq(r_data.word_select(read_lane[:r.lane_bits], LANE_BITS)
+                                     if r.lane_bits else r_data)
+            lane_words.append(lane_word)
+        with m.FSM(name="map_fsm"):
+            with m.State("IDLE"):
+                for i, r in enumerate(self._regions):
+                    port = getattr(self, r.name)
+                    with m.If(hits[i]):
+                        m.d.comb += [port.r_en.eq(host.r_en), port.w_en.eq(host.w_en),
+                                     host.ready.eq(port.ready & host.w_en)]
+                        with m.If(host.r_en & port.ready):
+                            m.d.sync += [read_region.eq(i),
+                                         read_lane.eq(host.addr[:r.lane_bits])]
+                            m.next = "LANE"
+                with m.If(~Cat(hits).any() & (host.r_en | host.w_en)):
+                    # Outside every region: accept at once, write nothing, read 0, flag it.
+                    m.d.comb += host.ready.eq(1)
+                    m.d.sync += self.bad_access.eq(1)
+                    with m.If(host.r_en):
+                        m.d.sync += word.eq(0)
+            with m.State("LANE"):
+                m.next = "WORD"
+            with m.State("WORD"):
+                with m.Switch(read_region):
+                    for i, w in enumerate(lane_words):
+                        with m.Case(i):
+                            m.d.sync += word.eq(w)
+                m.d.comb += host.ready.eq(1)
+                m.next = "IDLE"
         return m
 
 
