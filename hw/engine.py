@@ -51,6 +51,7 @@ from .constmul import times_constant
 from .engine_check import DescriptorCheck
 from .engine_desc import MODES, DescriptorLayout
 from .engine_update import WeightUpdater, master_port_shape
+from .fanout import broadcast
 from .memport import MemoryPortSignature
 from .pe_array import PEArray
 from .requant import Requantizer
@@ -194,7 +195,7 @@ class ConvEngine(wiring.Component):
         l_valid, l_tap = Signal(), Signal.like(tap)
         m.d.sync += [l_valid.eq(issue), l_tap.eq(tap)]
         self._reads(m, tap, ask, wu)
-        self._operands(m, pe, l_valid, l_tap, cur, wu)
+        self._operands(m, platform, pe, l_valid, l_tap, cur, wu)
         fp_left = self._fp_results(m, pe, rq, addr_fifo, cur, wu, depth, run)
         grad_taken = self._wu_results(m, pe, upd, update, run)
         with m.If(run.abort):
@@ -270,10 +271,18 @@ class ConvEngine(wiring.Component):
         with m.If(wu):
             m.d.comb += [self.out.addr.eq(tap.out_addr), self.out.r_en.eq(go)]
 
-    def _operands(self, m, pe, l_valid, l_tap, cur, wu):
+    def _operands(self, m, platform, pe, l_valid, l_tap, cur, wu):
         """Route the read rows into the array: FP block, BP transposed block, WU dy x x."""
         t = self._cfg.tm
-        bp = cur.mode == MODES.index("bp")
+        # The mode selects of the T*T operand multiplexers (a thousand loads at T = 8) are
+        # registered from the held descriptor and put on global networks (``hw.fanout``):
+        # the descriptor's mode bit was the routed ULX3S build's critical path at 58 MHz,
+        # 12.3 ns of routing. The first tap reaches these multiplexers three or more cycles
+        # after the descriptor is accepted; the registers hold the mode from the second.
+        wu_q, bp_q = Signal(), Signal()
+        m.d.sync += [wu_q.eq(wu), bp_q.eq(cur.mode == MODES.index("bp"))]
+        wu = broadcast(m, platform, wu_q, name="operand_wu")
+        bp = broadcast(m, platform, bp_q, name="operand_bp")
         # Register the rows as they leave the block RAMs (their clock-to-out is slow), then
         # select and mask them into the multipliers' input registers.
         ports = (self.wgt, self.act, self.out)
