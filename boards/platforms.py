@@ -93,12 +93,12 @@ BOARDS = {
         # master buffer at 4 K rows of 64 bits (16 DP16KD). With 256 blocks (16 K rows, 64
         # DP16KD in 1-bit mode) router2 levelled off at ~16k overused wires (docs/boards.md).
         defaults={"tm": 8, "tn": 8, "update_lanes": 1, "weight_depth": 64},
-        # The 8x8 engine routes at 59-66 MHz out of context and the board build places at a
-        # 43.5 MHz estimate (docs/boards.md), so the default clock is 40 MHz; --clock-mhz
-        # 100 suits the link test (--no-engine).
-        engine=True, sync_mhz=40, clocks_mhz=tuple(sorted(ECP5_PLL_SETTINGS)),
+        # The board build with the 8x8 engine routes at 63.02 MHz against a 60 MHz clock
+        # (run s8-60, commit 2b0b377, docs/boards.md), so the default clock is 60 MHz;
+        # --clock-mhz 100 suits the link test (--no-engine).
+        engine=True, sync_mhz=60, clocks_mhz=tuple(sorted(ECP5_PLL_SETTINGS)),
         # router2 after the electrostatic placer: it is the first placement of the board's
-        # 8x8 engine that routes (0 overused wires at router2 iteration 96; 41.3 MHz). After
+        # 8x8 engine that routes (first at 41.3 MHz, 0 overused wires at router2 iteration 96). After
         # the default HeAP placer, at density 0.5 or 0.6 and several seeds, router2 levelled
         # off at 2.3k-8k overused wires; router1 does not finish (docs/boards.md).
         nextpnr_opts="--router router2 --placer static",
