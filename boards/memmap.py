@@ -103,7 +103,7 @@ class HostMemoryMap(wiring.Component):
         read_lane = Signal(lane_bits)
         word = Signal(LANE_BITS)
         m.d.comb += host.r_data.eq(word)
-        lane_words, hits = [], []
+        lane_words, hits, targets = [], [], []
         for i, r in enumerate(self._regions):
             port = getattr(self, r.name)
             # The host holds addr and w_data until ready, so every port takes its row address
@@ -113,6 +113,7 @@ class HostMemoryMap(wiring.Component):
             m.d.comb += hit.eq((region_idx == i) & _below(row, r.depth) &
                                (lane < r.lanes if r.lane_bits else 1))
             hits.append(hit)
+            targets.append((port, lane))
             m.d.comb += [port.addr.eq(row), port.w_data.eq(host.w_data.replicate(r.lanes))]
             if r.lane_writes:
                 m.d.comb += port.w_lanes.eq(Const(1, r.lanes) << lane)
@@ -124,14 +125,12 @@ class HostMemoryMap(wiring.Component):
             lane_words.append(lane_word)
         with m.FSM(name="map_fsm"):
             with m.State("IDLE"):
-                for i, r in enumerate(self._regions):
-                    port = getattr(self, r.name)
-                    with m.If(hits[i]):
+                for i, (hit, (port, lane)) in enumerate(zip(hits, targets)):
+                    with m.If(hit):
                         m.d.comb += [port.r_en.eq(host.r_en), port.w_en.eq(host.w_en),
                                      host.ready.eq(port.ready & host.w_en)]
                         with m.If(host.r_en & port.ready):
-                            m.d.sync += [read_region.eq(i),
-                                         read_lane.eq(host.addr[:r.lane_bits])]
+                            m.d.sync += [read_region.eq(i), read_lane.eq(lane)]
                             m.next = "LANE"
                 with m.If(~Cat(hits).any() & (host.r_en | host.w_en)):
                     # Outside every region: accept at once, write nothing, read 0, flag it.

@@ -98,9 +98,10 @@ BOARDS = {
         # --clock-mhz 100 suits the link test (--no-engine).
         engine=True, sync_mhz=60, clocks_mhz=tuple(sorted(ECP5_PLL_SETTINGS)),
         # router2 after the electrostatic placer: it is the first placement of the board's
-        # 8x8 engine that routes (first at 41.3 MHz, 0 overused wires at router2 iteration 96). After
-        # the default HeAP placer, at density 0.5 or 0.6 and several seeds, router2 levelled
-        # off at 2.3k-8k overused wires; router1 does not finish (docs/boards.md).
+        # 8x8 engine that routes (first at 41.3 MHz, 0 overused wires at router2 iteration
+        # 96). After the default HeAP placer, at density 0.5 or 0.6 and several seeds,
+        # router2 levelled off at 2.3k-8k overused wires; router1 does not finish
+        # (docs/boards.md).
         nextpnr_opts="--router router2 --placer static",
         memory="bram",
         mem_depth=16384,
