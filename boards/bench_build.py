@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import EdgetrainError
-from ..progress import print_table, write_json
+from edgetrain.errors import EdgetrainError
+from edgetrain.progress import print_table, write_json
 from .build import build_bitstream
 from .platforms import BOARDS, get_board
 

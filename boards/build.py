@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import ToolError
-from ..progress import Progress, write_json
+from edgetrain.errors import ToolError
+from edgetrain.progress import Progress, write_json
 from .report import build_report
 from .top import BoardTop
 

@@ -3,7 +3,7 @@
 from amaranth.hdl import Signal, Instance, ClockDomain
 from amaranth.lib.cdc import AsyncFFSynchronizer
 
-from ..errors import ConfigError
+from edgetrain.errors import ConfigError
 
 __all__ = ["ecp5_pll_sync_domain", "ECP5_PLL_SETTINGS"]
 

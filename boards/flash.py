@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import ToolError
+from edgetrain.errors import ToolError
 from .report import worst_fmax_mhz
 
 __all__ = ["find_programmer", "check_bitstream", "flash_bitstream"]

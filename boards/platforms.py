@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from ..errors import ConfigError
-from ..hw.config import AcceleratorConfig
+from edgetrain.errors import ConfigError
+from edgetrain.hw.config import AcceleratorConfig
 from .clocking import ECP5_PLL_SETTINGS
 
 __all__ = ["Board", "BOARDS", "get_board", "ULX3S85FPlatform", "ICEBreakerUP5KPlatform"]

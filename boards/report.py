@@ -9,8 +9,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from ..errors import ToolError
-from ..progress import print_table
+from edgetrain.errors import ToolError
+from edgetrain.progress import print_table
 
 __all__ = ["build_report", "print_report", "worst_fmax_mhz", "RESOURCE_CELLS"]
 

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Signal, Instance, Array, ClockSignal, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from ..hw.memport import MemoryPortSignature
+from edgetrain.hw.buffers.memport import MemoryPortSignature
 
 __all__ = ["SPRAMBuffer"]
 

@@ -3,9 +3,9 @@
 from amaranth.hdl import Module
 from amaranth.lib import io, wiring
 
-from ..errors import ConfigError
+from edgetrain.errors import ConfigError
+from edgetrain.hw.link.device import DeviceCore
 from .clocking import ecp5_pll_sync_domain
-from .core import DeviceCore
 from .spram import SPRAMBuffer
 
 __all__ = ["BoardTop", "board_config"]
@@ -33,7 +33,7 @@ class BoardTop(wiring.Component):
     """The whole design for ``board`` (a ``platforms.Board``) with accelerator ``config``.
 
     The host reaches the device over the board's USB UART at ``baud`` (8N1) with the framed
-    protocol of ``edgetrain.hw.bridge``. ``engine=False`` leaves the conv engine out (the
+    protocol of ``edgetrain.hw.link.bridge``. ``engine=False`` leaves the conv engine out (the
     bridge, registers and the DRAM stand-in only: a link test). ``sync_mhz`` (one of the
     board's ``clocks_mhz``; default its ``sync_mhz``) clocks the device logic.
     """

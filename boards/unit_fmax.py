@@ -19,7 +19,7 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..errors import ToolError
+from edgetrain.errors import ToolError
 from .build import INSTALL_HINT, tool_environment
 from .report import RESOURCE_CELLS
 

@@ -1,17 +1,23 @@
-"""Host side of the framed UART bridge (``edgetrain.hw.bridge``): framing and an async client.
+"""Host side of the framed UART bridge (``edgetrain.hw.link.bridge``): framing and an async client.
 
 ``BridgeClient`` talks to the bridge through any *transport* with two coroutines,
 ``write(data: bytes)`` and ``read(n) -> bytes`` (exactly ``n`` bytes, or raise
 ``BridgeTimeout``). ``SerialTransport`` is the pyserial one for a board; the cocotb testbench
-(``edgetrain.sim.tb_bridge``) wraps cocotbext-uart in the same two methods, so the client
+(``edgetrain.sim.tb.tb_bridge``) wraps cocotbext-uart in the same two methods, so the client
 code that is checked in simulation is the code that drives a board.
 """
 
 from typing import NamedTuple
 
-from ..errors import ToolError
-from ..hw.bridge import (REQUEST_SYNC, RESPONSE_SYNC, CRC16_POLY, CRC16_INIT, Command, Status,
-                         word_bytes)
+from edgetrain.errors import ToolError
+from edgetrain.hw.link.bridge import (
+    REQUEST_SYNC,
+    RESPONSE_SYNC,
+    CRC16_POLY,
+    CRC16_INIT,
+    Command,
+    Status,
+    word_bytes)
 
 __all__ = ["crc16", "encode_request", "Response", "BridgeError", "BridgeTimeout",
            "BridgeClient", "SerialTransport", "Command", "Status"]

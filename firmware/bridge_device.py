@@ -8,9 +8,9 @@ client: the cocotb testbench and a board use the same code.
 
 import asyncio
 
-from ..boards.core import STATUS_BITS
-from ..boards.memmap import REGION_BITS
-from ..boards.registers import Register, decode_layout
+from edgetrain.hw.link.device import STATUS_BITS
+from edgetrain.hw.link.memmap import REGION_BITS
+from edgetrain.hw.link.registers import Register, decode_layout
 from .bridge_client import BridgeError
 
 __all__ = ["BridgeDevice"]

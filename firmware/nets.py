@@ -13,7 +13,7 @@ Layers
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from edgetrain.errors import ConfigError
 
 __all__ = ["Conv", "ReLU", "MaxPool", "FC", "RevBlock", "Net", "LayerShape", "NETS", "get_net"]
 

@@ -8,8 +8,8 @@ model's formats, the planner, the testbenches and the board builds all read it; 
 import dataclasses
 from dataclasses import dataclass, fields
 
-from ..errors import ConfigError
-from ..tomlfile import read_toml
+from edgetrain.errors import ConfigError
+from edgetrain.tomlfile import read_toml
 
 __all__ = ["AcceleratorConfig", "REFRESH_POLICIES", "BUFFER_NAMES", "PIPELINES",
            "required_accumulator_bits", "load_config"]
@@ -147,7 +147,7 @@ class AcceleratorConfig:
                               f"(slow clocks), not {self.pipeline!r}")
 
     def _check_edram(self):
-        from .edram import check_refresh_budget  # edram imports this module
+        from edgetrain.hw.buffers.edram import check_refresh_budget
         banks = self.edram_banks
         if banks & (banks - 1):
             raise ConfigError(f"edram_banks must be a power of two, not {banks!r}")

@@ -16,8 +16,8 @@ import time
 from edgetrain.commands.bench_engine import SHAPES
 from edgetrain.hw.config import load_config
 from edgetrain.progress import print_table, write_json
-from edgetrain.sim.engine_run import run_engine_tb
-from edgetrain.sim.runner import SIM_ROOT
+from edgetrain.sim.tb.engine_run import run_engine_tb
+from edgetrain.sim.tb.runner import SIM_ROOT
 
 
 def main(argv=None):

@@ -27,13 +27,13 @@ import time
 from pathlib import Path
 
 from edgetrain.boards.platforms import ULX3S85FPlatform
+from edgetrain.hw.buffers.memport import SRAMBuffer
 from edgetrain.hw.config import load_config
-from edgetrain.hw.engine_top import ConvEngineTile
-from edgetrain.hw.engine_update import master_depth, master_port_shape
-from edgetrain.hw.memport import SRAMBuffer
-from edgetrain.hw.pe_array import PEArray
+from edgetrain.hw.engine.pe_array import PEArray
+from edgetrain.hw.engine.tile import ConvEngineTile
+from edgetrain.hw.engine.updater import master_depth, master_port_shape
 from edgetrain.progress import print_table, write_json
-from edgetrain.sim.runner import write_verilog
+from edgetrain.sim.tb.runner import write_verilog
 
 RESOURCES = {"LUTs": "TRELLIS_COMB", "FFs": "TRELLIS_FF", "DSPs": "MULT18X18D",
              "BRAMs": "DP16KD"}

@@ -23,10 +23,10 @@ from pathlib import Path
 from amaranth.back import rtlil
 
 from edgetrain.hw.config import load_config
-from edgetrain.hw.engine import GradLayout
-from edgetrain.hw.engine_update import WeightUpdater
-from edgetrain.hw.requant import Requantizer
-from edgetrain.hw.update import SGDUpdate
+from edgetrain.hw.engine.conv import GradLayout
+from edgetrain.hw.engine.requant import Requantizer
+from edgetrain.hw.engine.sgd import SGDUpdate
+from edgetrain.hw.engine.updater import WeightUpdater
 from edgetrain.progress import print_table, write_json
 
 

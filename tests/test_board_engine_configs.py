@@ -8,7 +8,7 @@ lane). One Verilator build per board config runs a few random layers in every mo
 import pytest
 
 from edgetrain.boards.platforms import BOARDS
-from edgetrain.sim.engine_run import run_engine_tb
+from edgetrain.sim.tb.engine_run import run_engine_tb
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))

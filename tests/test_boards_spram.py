@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from edgetrain.boards.core import DeviceCore
 from edgetrain.boards.spram import SPRAM_WORDS, SPRAMBuffer
 from edgetrain.hw.config import AcceleratorConfig
-from edgetrain.sim.bridge_run import bridge_params
-from edgetrain.sim.runner import SIM_ROOT, run_cocotb
+from edgetrain.hw.link.device import DeviceCore
+from edgetrain.sim.tb.bridge_run import bridge_params
+from edgetrain.sim.tb.runner import SIM_ROOT, run_cocotb
 
 MODEL = Path(__file__).parent / "models" / "SB_SPRAM256KA.v"
 
@@ -18,7 +18,7 @@ def test_spram_dram_through_bridge():
                       dram_depth=params["dram_depth"], dram=SPRAMBuffer(banks=banks),
                       engine=False, max_words=params["max_words"],
                       timeout_cycles=params["timeout_cycles"], heartbeat_bits=8)
-    run_cocotb(component=core, toplevel="device_core", test_module="edgetrain.sim.tb_bridge",
+    run_cocotb(component=core, toplevel="device_core", test_module="edgetrain.sim.tb.tb_bridge",
                simulator="icarus", build_dir=SIM_ROOT / "boards" / "spram_icarus",
                params=params, testcase=["registers_memory_start", "memory_regions"],
                extra_sources=[MODEL])

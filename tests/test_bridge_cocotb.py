@@ -3,7 +3,7 @@ driven by the host client through cocotbext-uart, including corrupted and trunca
 
 import pytest
 
-from edgetrain.sim.bridge_run import BRIDGE_TESTS, ENGINE_TESTS, run_bridge_tb
+from edgetrain.sim.tb.bridge_run import BRIDGE_TESTS, ENGINE_TESTS, run_bridge_tb
 
 
 def check(results, tests):

@@ -9,7 +9,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from edgetrain.firmware.bridge_client import BridgeClient, Command, crc16, encode_request
-from edgetrain.hw.bridge import HostBridge, crc16_step, REQUEST_SYNC
+from edgetrain.hw.link.bridge import HostBridge, crc16_step, REQUEST_SYNC
 
 
 def test_crc16_check_value():

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from edgetrain.commands.sim_dma import simulate
-from edgetrain.sim.dma_model import transfer_cycles
-from edgetrain.sim.runner import SIM_ROOT
+from edgetrain.sim.reference.dma_model import transfer_cycles
+from edgetrain.sim.tb.runner import SIM_ROOT
 
 
 def _measured(tmp_path, gap):

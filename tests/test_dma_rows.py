@@ -8,12 +8,12 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from edgetrain.hw import dma_program as prog
-from edgetrain.hw.dma_rows import WideRowAdapter
-from edgetrain.hw.layout import ActivationLayout, WeightLayout, activation_rows, weight_rows
-from edgetrain.hw.memport import MemoryPortSignature
-from edgetrain.sim.dma_cases import ints_to_rows, rows_to_ints
-from edgetrain.sim.engine_ref import pack_rows, pack_weight_rows
+from edgetrain.hw.buffers.memport import MemoryPortSignature
+from edgetrain.hw.dma import program as prog
+from edgetrain.hw.dma.layout import ActivationLayout, WeightLayout, activation_rows, weight_rows
+from edgetrain.hw.dma.rows import WideRowAdapter
+from edgetrain.sim.reference.dma_cases import ints_to_rows, rows_to_ints
+from edgetrain.sim.reference.engine import pack_rows, pack_weight_rows
 
 T, LANES = 8, 4
 

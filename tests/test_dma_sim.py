@@ -3,7 +3,7 @@
 import pytest
 
 from edgetrain.commands.sim_dma import simulate
-from edgetrain.sim.runner import SIM_ROOT
+from edgetrain.sim.tb.runner import SIM_ROOT
 
 CASES = [
     # simulator, data_bits, max_burst_beats, max_outstanding_reads, seed, cases

@@ -5,10 +5,10 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from edgetrain.hw.dma_burst import BurstIssuer
-from edgetrain.hw.dma_descriptor import Descriptor
-from edgetrain.hw.dma_walk import BufferWalker
-from edgetrain.hw.layout import Segment, split_bursts
+from edgetrain.hw.dma.burst import BurstIssuer
+from edgetrain.hw.dma.descriptor import Descriptor
+from edgetrain.hw.dma.layout import Segment, split_bursts
+from edgetrain.hw.dma.walk import BufferWalker
 
 
 def _run(dut, bench):

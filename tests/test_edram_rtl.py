@@ -6,9 +6,9 @@ from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from edgetrain.errors import ConfigError
+from edgetrain.hw.buffers.edram import EDRAMBuffer, RefreshController
 from edgetrain.hw.config import REFRESH_POLICIES, AcceleratorConfig
-from edgetrain.hw.edram import EDRAMBuffer, RefreshController
-from edgetrain.sim.decay import EDRAMModel, random_trace
+from edgetrain.sim.reference.decay import EDRAMModel, random_trace
 
 
 @pytest.mark.parametrize("kwargs, message", [

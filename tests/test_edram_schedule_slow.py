@@ -9,7 +9,7 @@ import pytest
 
 from edgetrain.commands.sim_edram import run_schedule_sim
 from edgetrain.hw.config import REFRESH_POLICIES, AcceleratorConfig
-from edgetrain.sim.runner import SIM_ROOT
+from edgetrain.sim.tb.runner import SIM_ROOT
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 import pytest
 
 from edgetrain.commands.sim_edram import run_edram_sim
-from edgetrain.sim.runner import SIM_ROOT
+from edgetrain.sim.tb.runner import SIM_ROOT
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])

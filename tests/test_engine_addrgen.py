@@ -13,10 +13,14 @@ from amaranth.hdl import Shape
 from amaranth.sim import Simulator
 
 from edgetrain.errors import ConfigError
-from edgetrain.hw.addrgen import AddressGenerator, TapLayout
 from edgetrain.hw.config import AcceleratorConfig
-from edgetrain.hw.engine_desc import (MODES, DescriptorLayout, LayerShape, descriptor_fields,
-                                      pack_descriptor)
+from edgetrain.hw.engine.addrgen import AddressGenerator, TapLayout
+from edgetrain.hw.engine.descriptor import (
+    MODES,
+    DescriptorLayout,
+    LayerShape,
+    descriptor_fields,
+    pack_descriptor)
 
 CONFIGS = {
     # The engine's small test build: T = 4, K up to 5.

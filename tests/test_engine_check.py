@@ -14,9 +14,13 @@ from amaranth.sim import Simulator
 
 from edgetrain.errors import ConfigError
 from edgetrain.hw.config import AcceleratorConfig
-from edgetrain.hw.engine_check import DescriptorCheck
-from edgetrain.hw.engine_desc import (MODES, DescriptorLayout, LayerShape, descriptor_fields,
-                                      pack_descriptor)
+from edgetrain.hw.engine.check import DescriptorCheck
+from edgetrain.hw.engine.descriptor import (
+    MODES,
+    DescriptorLayout,
+    LayerShape,
+    descriptor_fields,
+    pack_descriptor)
 
 CONFIGS = {
     # T = 2, no stochastic rounding; the largest layer fills each buffer exactly.

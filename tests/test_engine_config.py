@@ -4,9 +4,9 @@ import pytest
 
 from edgetrain.errors import ConfigError
 from edgetrain.hw.config import AcceleratorConfig, required_accumulator_bits
-from edgetrain.hw.engine import ConvEngine
-from edgetrain.hw.engine_desc import LayerShape, descriptor_fields, pack_descriptor
-from edgetrain.sim.engine_run import SMALL_CONFIG
+from edgetrain.hw.engine.conv import ConvEngine
+from edgetrain.hw.engine.descriptor import LayerShape, descriptor_fields, pack_descriptor
+from edgetrain.sim.tb.engine_run import SMALL_CONFIG
 
 
 @pytest.mark.parametrize("field", ["tm", "tn", "max_kernel", "max_channels", "max_size",

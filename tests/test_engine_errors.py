@@ -6,8 +6,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from edgetrain.hw.config import AcceleratorConfig
-from edgetrain.hw.engine_desc import MODES, LayerShape, descriptor_fields, pack_descriptor
-from edgetrain.hw.engine_top import ConvEngineTile
+from edgetrain.hw.engine.descriptor import MODES, LayerShape, descriptor_fields, pack_descriptor
+from edgetrain.hw.engine.tile import ConvEngineTile
 
 # T = 2 keeps the simulation quick; max_kernel = 5 leaves room in the 3-bit kernel field for
 # kernels above the maximum.

@@ -9,8 +9,8 @@ taps takes exactly that many more busy cycles.
 
 import pytest
 
-from edgetrain.sim.engine_run import SMALL_CONFIG, run_engine_tb
-from edgetrain.sim.runner import SIM_ROOT
+from edgetrain.sim.tb.engine_run import SMALL_CONFIG, run_engine_tb
+from edgetrain.sim.tb.runner import SIM_ROOT
 
 T = SMALL_CONFIG.tm
 SIDES = (8, 10)   # both runs outlast the descriptor check they overlap

@@ -6,7 +6,7 @@ ReLU, shifts and grad backpressure; the slow suite runs 200 per mode on larger s
 
 import pytest
 
-from edgetrain.sim.engine_run import run_engine_tb
+from edgetrain.sim.tb.engine_run import run_engine_tb
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])

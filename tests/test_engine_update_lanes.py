@@ -11,10 +11,10 @@ import pytest
 
 from edgetrain.errors import ConfigError
 from edgetrain.hw.config import AcceleratorConfig, load_config
-from edgetrain.hw.engine_update import master_depth, master_port_shape
-from edgetrain.sim import engine_ref as ref
-from edgetrain.sim.engine_run import SMALL_CONFIG, run_engine_tb
-from edgetrain.sim.runner import SIM_ROOT
+from edgetrain.hw.engine.updater import master_depth, master_port_shape
+from edgetrain.sim.reference import engine as ref
+from edgetrain.sim.tb.engine_run import SMALL_CONFIG, run_engine_tb
+from edgetrain.sim.tb.runner import SIM_ROOT
 
 
 @pytest.mark.parametrize("lanes", [3, -1, True, 128, "2"])

@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from edgetrain.boards.platforms import BOARDS
 from edgetrain.boards.top import BoardTop
-from edgetrain.hw.fanout import broadcast
+from edgetrain.hw.common.fanout import broadcast
 
 
 class _ECP5:

@@ -4,10 +4,10 @@ differences, the max-pool tie-break and counted saturation."""
 import numpy as np
 import pytest
 
-from edgetrain.sim import golden_float as flt
-from edgetrain.sim import golden_layers as gl
-from edgetrain.sim.conv import conv_bp, conv_fp
-from edgetrain.sim.numerics import dequantize, frac_for_amax
+from edgetrain.sim.golden import float_layers as flt
+from edgetrain.sim.golden import layers as gl
+from edgetrain.sim.golden.conv import conv_bp, conv_fp
+from edgetrain.sim.golden.numerics import dequantize, frac_for_amax
 
 # (C, M, K, stride, pad, H, W): square and odd shapes, strides that do not divide the input.
 SHAPES = [(3, 4, 3, 1, 1, 6, 6), (2, 3, 3, 2, 0, 7, 7), (2, 2, 5, 2, 2, 8, 6),

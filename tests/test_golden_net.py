@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from edgetrain.firmware.nets import FC, Conv, MaxPool, Net, ReLU, RevBlock, get_net
-from edgetrain.sim import golden_layers as gl
-from edgetrain.sim.conv import conv_fp
-from edgetrain.sim.formats import Formats
-from edgetrain.sim.golden_net import FixedNet, lr_fixed
-from edgetrain.sim.golden_plan import init_weights, plan_net
-from edgetrain.sim.golden_storage import stored_activation_bytes, tape_bytes
-from edgetrain.sim.numerics import frac_for_amax
+from edgetrain.sim.golden import layers as gl
+from edgetrain.sim.golden.conv import conv_fp
+from edgetrain.sim.golden.formats import Formats
+from edgetrain.sim.golden.net import FixedNet, lr_fixed
+from edgetrain.sim.golden.numerics import frac_for_amax
+from edgetrain.sim.golden.plan import init_weights, plan_net
+from edgetrain.sim.golden.storage import stored_activation_bytes, tape_bytes
 
 SMALL = Net("small-rev", (1, 8, 8), (Conv(4, 3, pad=1), ReLU(), RevBlock(3), RevBlock(3),
                                      MaxPool(), FC(10)))
@@ -108,7 +108,7 @@ def test_fixed_update_matches_float_update_within_the_quantization_steps(roundin
     Each requantization errs by at most ``ulps`` master steps: v carries two (g, mu*v),
     w carries lr_eff times v's error plus its own.
     """
-    from edgetrain.sim.numerics import dequantize, rng_key, sgd_momentum
+    from edgetrain.sim.golden.numerics import dequantize, rng_key, sgd_momentum
     rng = np.random.default_rng(8)
     fm, g_frac = 20, 26
     master = rng.integers(-1 << 19, 1 << 19, size=(4, 3, 3, 3)).astype(np.int32)

@@ -6,9 +6,9 @@ import itertools
 import numpy as np
 import pytest
 
-from edgetrain.sim import golden_layers as gl
-from edgetrain.sim.conv import conv_fp, conv_wu
-from edgetrain.sim.numerics import requantize, rng_key
+from edgetrain.sim.golden import layers as gl
+from edgetrain.sim.golden.conv import conv_fp, conv_wu
+from edgetrain.sim.golden.numerics import requantize, rng_key
 
 
 def _problem(seed):

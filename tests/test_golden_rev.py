@@ -4,12 +4,17 @@ forward's bits, and its gradients equal those of a block that stores its inputs.
 import numpy as np
 import pytest
 
-from edgetrain.sim import golden_layers as gl
-from edgetrain.sim.conv import conv_bp, conv_fp, conv_wu
-from edgetrain.sim.golden_rev import (RevFormats, RevObservations, rev_backward,
-                                      rev_backward_float, rev_forward, rev_forward_float,
-                                      rev_inverse)
-from edgetrain.sim.numerics import saturate, wrap_add
+from edgetrain.sim.golden import layers as gl
+from edgetrain.sim.golden.conv import conv_bp, conv_fp, conv_wu
+from edgetrain.sim.golden.numerics import saturate, wrap_add
+from edgetrain.sim.golden.rev import (
+    RevFormats,
+    RevObservations,
+    rev_backward,
+    rev_backward_float,
+    rev_forward,
+    rev_forward_float,
+    rev_inverse)
 
 FMT = RevFormats(slot_f=2, slot_g=3, kernel=3, frac_a=10, frac_g=12, frac_wf=11, frac_wg=12)
 
@@ -105,7 +110,7 @@ def test_float_block_gradients_match_finite_differences():
 def test_fixed_forward_matches_float_twin_within_propagated_quantization_steps():
     """Nearest rounding errs by half a trunk step in F(x2); G (ReLU is 1-Lipschitz) carries
     y1's error amplified at most by its largest absolute row sum, plus its own half step."""
-    from edgetrain.sim.numerics import dequantize
+    from edgetrain.sim.golden.numerics import dequantize
     x, wf, wg = _block(3, full_range=False)
     num = gl.StepNumerics(rounding="nearest", step=0)
     y = rev_forward(x, wf, wg, fmt=FMT, num=num)

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from edgetrain.errors import ConfigError
-from edgetrain.hw import dma_program as prog
-from edgetrain.hw.layout import (ActivationLayout, Segment, WeightLayout, runs,
-                                 split_bursts)
+from edgetrain.hw.dma import program as prog
+from edgetrain.hw.dma.layout import ActivationLayout, Segment, WeightLayout, runs, split_bursts
 
 
 @pytest.mark.parametrize("form", ["tiled", "naive"])

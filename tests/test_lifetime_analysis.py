@@ -6,12 +6,17 @@ import pytest
 
 from edgetrain.cli import main
 from edgetrain.errors import ConfigError
-from edgetrain.firmware.lifetime import (EnergyParams, analyse, energy, row_lifetimes,
-                                         schedule_trace, training_schedule)
 from edgetrain.firmware.nets import get_net
+from edgetrain.hw.buffers.edram import live_threshold, periodic_interval
 from edgetrain.hw.config import AcceleratorConfig
-from edgetrain.hw.edram import live_threshold, periodic_interval
-from edgetrain.sim.decay import Access, EDRAMModel, random_trace
+from edgetrain.sim.reference.decay import Access, EDRAMModel, random_trace
+from edgetrain.sim.reference.lifetime import (
+    EnergyParams,
+    analyse,
+    energy,
+    row_lifetimes,
+    schedule_trace,
+    training_schedule)
 
 CFG = AcceleratorConfig()
 SPILL = live_threshold(CFG.input_depth // CFG.edram_banks, CFG.retention_cycles) - 128

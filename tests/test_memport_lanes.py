@@ -7,10 +7,10 @@ import pytest
 from amaranth.hdl import Fragment, UnusedElaboratable
 from amaranth.sim import Simulator
 
-from edgetrain.boards.memmap import Region
+from edgetrain.hw.buffers.memport import MemoryPortSignature, SRAMBuffer, row_lanes
 from edgetrain.hw.config import AcceleratorConfig
-from edgetrain.hw.engine_top import ConvEngineTile
-from edgetrain.hw.memport import MemoryPortSignature, SRAMBuffer, row_lanes
+from edgetrain.hw.engine.tile import ConvEngineTile
+from edgetrain.hw.link.memmap import Region
 
 ROW_BITS = 40           # three lanes, the last one 8 bits wide
 

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from edgetrain.sim import numerics
+from edgetrain.sim.golden import numerics
 
 
 def test_mix32_is_a_bijection_on_a_sample():

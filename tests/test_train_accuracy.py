@@ -2,8 +2,8 @@
 
 import pytest
 
-from edgetrain.sim.digits import load_digits_split
-from edgetrain.sim.train import TrainOptions, train
+from edgetrain.sim.golden.digits import load_digits_split
+from edgetrain.sim.golden.train import TrainOptions, train
 
 pytestmark = pytest.mark.slow
 

@@ -1,10 +1,10 @@
-"""The arithmetic units' generated Verilog on Icarus and Verilator (cocotb, sim/tb_units.py)."""
+"""The arithmetic units' generated Verilog on Icarus and Verilator (cocotb, sim/tb/tb_units.py)."""
 
 import pytest
 
 from edgetrain.errors import ConfigError
-from edgetrain.sim.runner import SIM_ROOT
-from edgetrain.sim.units_harness import simulate_units
+from edgetrain.sim.tb.runner import SIM_ROOT
+from edgetrain.sim.tb.units_harness import simulate_units
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])

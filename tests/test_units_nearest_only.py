@@ -11,12 +11,15 @@ import pytest
 from amaranth.back import rtlil
 
 from edgetrain.hw.config import AcceleratorConfig
-from edgetrain.hw.engine import GradLayout
-from edgetrain.hw.engine_update import WeightUpdater
-from edgetrain.hw.requant import Requantizer, RoundShift
-from edgetrain.hw.update import SGDUpdate
-from edgetrain.sim.units_golden import (expected_requant, expected_update,
-                                        random_requant_beats, random_update_beats)
+from edgetrain.hw.engine.conv import GradLayout
+from edgetrain.hw.engine.requant import Requantizer, RoundShift
+from edgetrain.hw.engine.sgd import SGDUpdate
+from edgetrain.hw.engine.updater import WeightUpdater
+from edgetrain.sim.reference.units import (
+    expected_requant,
+    expected_update,
+    random_requant_beats,
+    random_update_beats)
 
 from test_units_requant import ACC_BITS, check_requant, run_requant
 from test_units_update import check_update, run_update

@@ -1,16 +1,20 @@
 # amaranth: UnusedElaboratable=no
-"""The max-pool specification (sim/pool.py) and the MaxPool2x2 / PoolBackward units."""
+"""The max-pool specification (sim/golden/pool.py) and the MaxPool2x2 / PoolBackward units."""
 
 import random
 
 import numpy as np
 import pytest
 
-from edgetrain.hw.pool import MaxPool2x2, PoolBackward
-from edgetrain.sim.pool import maxpool2x2, maxpool2x2_backward
-from edgetrain.sim.stream_sim import run_stream
-from edgetrain.sim.units_golden import (expected_pool, expected_pool_backward, mismatches,
-                                        pool_window_beats, random_pool_tensor)
+from edgetrain.hw.engine.pool import MaxPool2x2, PoolBackward
+from edgetrain.sim.golden.pool import maxpool2x2, maxpool2x2_backward
+from edgetrain.sim.reference.units import (
+    expected_pool,
+    expected_pool_backward,
+    mismatches,
+    pool_window_beats,
+    random_pool_tensor)
+from edgetrain.sim.tb.stream_sim import run_stream
 
 LANES = 4
 

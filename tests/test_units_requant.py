@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from edgetrain.hw.requant import Requantizer
-from edgetrain.hw.rng import RngBits
-from edgetrain.sim import numerics
-from edgetrain.sim.stream_sim import run_stream
-from edgetrain.sim.units_golden import (expected_requant, mismatches,
-                                        random_requant_beats)
+from edgetrain.hw.common.rng import RngBits
+from edgetrain.hw.engine.requant import Requantizer
+from edgetrain.sim.golden import numerics
+from edgetrain.sim.reference.units import expected_requant, mismatches, random_requant_beats
+from edgetrain.sim.tb.stream_sim import run_stream
 
 ACC_BITS = 47  # the default AcceleratorConfig's accumulator width
 

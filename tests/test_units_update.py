@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from edgetrain.hw.update import SGDUpdate
-from edgetrain.sim.stream_sim import run_stream
-from edgetrain.sim.units_golden import expected_update, mismatches, random_update_beats
+from edgetrain.hw.engine.sgd import SGDUpdate
+from edgetrain.sim.reference.units import expected_update, mismatches, random_update_beats
+from edgetrain.sim.tb.stream_sim import run_stream
 
 ACC_BITS = 47
 SIDE = ("g_shift", "mu_q", "lr_q", "lr_shift", "stochastic", "key_g", "key_v", "key_w")
@@ -88,7 +88,7 @@ def test_update_many_random_beats(seed):
 
 
 def test_momentum_requantizer_is_built_for_its_fixed_shift():
-    from edgetrain.hw.requant import RoundShift
+    from edgetrain.hw.engine.requant import RoundShift
     core = RoundShift(lanes=1, in_bits=48, out_bits=32, fixed_shift=16)
     assert "shift" not in core.signature.members
     with pytest.raises(TypeError, match="fixed_shift must be an integer in -128..127, not 200"):

@@ -2,9 +2,9 @@
 
 import sys
 
-from ..errors import ConfigError
-from ..hw.config import load_config
-from ..progress import print_table, write_json
+from edgetrain.errors import ConfigError
+from edgetrain.hw.config import load_config
+from edgetrain.progress import print_table, write_json
 
 HELP = "DMA bursts, bus cycles and bus busy: tile-contiguous vs naive NCHW/OIHW layouts"
 SETS = ("digits-cnn", "vgg-like")
@@ -29,7 +29,7 @@ def add_arguments(parser):
 
 
 def _check_rtl_args(args):
-    from ..sim.dma_model import VGG_LIKE
+    from edgetrain.sim.reference.dma_model import VGG_LIKE
     names = [layer.name for layer in VGG_LIKE]
     if args.rtl_layer not in names:
         raise ConfigError(f"--rtl-layer {args.rtl_layer!r} is not a VGG-like layer; choose "
@@ -45,7 +45,7 @@ def _rtl_measure(args, cfg):
     import tempfile
     from pathlib import Path
 
-    from ..sim.dma_model import VGG_LIKE, descriptor_figures, layer_descriptors
+    from edgetrain.sim.reference.dma_model import VGG_LIKE, descriptor_figures, layer_descriptors
     from .sim_dma import simulate
     layers = {layer.name: layer for layer in VGG_LIKE}
     bus = cfg.axi_data_bits // 8
@@ -112,7 +112,7 @@ def _pair_rows(rows):
 
 def _model_sets(args, cfg, result):
     """Compute, print and store the model figures of every layer set."""
-    from ..sim.dma_model import layer_set, set_figures
+    from edgetrain.sim.reference.dma_model import layer_set, set_figures
     summary = []
     for name in SETS:
         rows, totals = set_figures(layer_set(name), cfg=cfg, gap=args.burst_gap,

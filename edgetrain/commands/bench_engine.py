@@ -3,7 +3,7 @@
 import sys
 import time
 
-from ..progress import print_table, write_json
+from edgetrain.progress import print_table, write_json
 
 HELP = "measure the conv engine's PE utilization per mode (cocotb, golden-checked)"
 
@@ -25,10 +25,10 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..hw.config import load_config
-    from ..hw.engine_desc import LayerShape, descriptor_fields
-    from ..sim.engine_run import run_engine_tb
-    from ..sim.runner import SIM_ROOT, check_simulator
+    from edgetrain.hw.config import load_config
+    from edgetrain.hw.engine.descriptor import LayerShape, descriptor_fields
+    from edgetrain.sim.tb.engine_run import run_engine_tb
+    from edgetrain.sim.tb.runner import SIM_ROOT, check_simulator
 
     check_simulator(args.simulator)
     cfg = load_config(args.config)

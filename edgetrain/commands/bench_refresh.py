@@ -1,12 +1,19 @@
 """``edgetrain bench refresh``: refreshes, stalls, violations and energy per refresh policy."""
 
-from ..errors import ConfigError
-from ..firmware.lifetime import (CAMEL_CLOCK_MHZ, ArrayModel, EnergyParams, analyse, energy,
-                                 row_lifetimes, schedule_trace, training_schedule)
-from ..firmware.nets import NETS, get_net
-from ..hw.config import REFRESH_POLICIES, load_config
-from ..hw.edram import live_threshold
-from ..progress import Progress, print_table, write_json
+from edgetrain.errors import ConfigError
+from edgetrain.firmware.nets import NETS, get_net
+from edgetrain.hw.buffers.edram import live_threshold
+from edgetrain.hw.config import REFRESH_POLICIES, load_config
+from edgetrain.progress import Progress, print_table, write_json
+from edgetrain.sim.reference.lifetime import (
+    CAMEL_CLOCK_MHZ,
+    ArrayModel,
+    EnergyParams,
+    analyse,
+    energy,
+    row_lifetimes,
+    schedule_trace,
+    training_schedule)
 
 HELP = "compare eDRAM refresh policies on tile schedules of the digits nets"
 

@@ -2,7 +2,7 @@
 
 import time
 
-from ..progress import print_table, write_json
+from edgetrain.progress import print_table, write_json
 
 HELP = "measure the wall time of one epoch of golden training on digits"
 
@@ -19,9 +19,9 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..errors import ConfigError
-    from ..sim.digits import load_digits_split
-    from ..sim.train import TrainOptions, train
+    from edgetrain.errors import ConfigError
+    from edgetrain.sim.golden.digits import load_digits_split
+    from edgetrain.sim.golden.train import TrainOptions, train
 
     if args.repeat < 1:
         raise ConfigError(f"--repeat must be a positive integer, not {args.repeat!r}")

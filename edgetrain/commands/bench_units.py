@@ -1,8 +1,8 @@
 """``edgetrain bench units``: Fmax and resources of the arithmetic units on an ECP5-85F."""
 
-from ..errors import ConfigError
-from ..hw.config import load_config
-from ..progress import Progress, print_table, write_json
+from edgetrain.errors import ConfigError
+from edgetrain.hw.config import load_config
+from edgetrain.progress import Progress, print_table, write_json
 
 HELP = "place and route each arithmetic unit alone on an ECP5-85F: Fmax, LUTs, FFs, DSPs"
 UNITS = ("requantizer", "update", "maxpool", "pool-backward")
@@ -22,9 +22,9 @@ def add_arguments(parser):
 
 
 def _make(name, lanes, acc_bits):
-    from ..hw.pool import MaxPool2x2, PoolBackward
-    from ..hw.requant import Requantizer
-    from ..hw.update import SGDUpdate
+    from edgetrain.hw.engine.pool import MaxPool2x2, PoolBackward
+    from edgetrain.hw.engine.requant import Requantizer
+    from edgetrain.hw.engine.sgd import SGDUpdate
     return {
         "requantizer": lambda: Requantizer(lanes=lanes, acc_bits=acc_bits),
         "update": lambda: SGDUpdate(lanes=max(1, lanes // 4), acc_bits=acc_bits),
@@ -34,7 +34,7 @@ def _make(name, lanes, acc_bits):
 
 
 def run(args):
-    from ..boards.unit_fmax import measure_fmax
+    from edgetrain.boards.unit_fmax import measure_fmax
     cfg = load_config(args.config)
     lanes = cfg.tm if args.lanes is None else args.lanes
     names = [u.strip() for u in args.units.split(",") if u.strip()]

@@ -3,13 +3,13 @@
 import argparse
 from pathlib import Path
 
-from ..boards.build import build_bitstream
-from ..boards.flash import flash_bitstream
-from ..boards.platforms import BOARDS, get_board
-from ..boards.report import print_report, worst_fmax_mhz
-from ..boards.top import board_config
-from ..errors import ToolError
-from ..hw.config import load_config
+from edgetrain.boards.build import build_bitstream
+from edgetrain.boards.flash import flash_bitstream
+from edgetrain.boards.platforms import BOARDS, get_board
+from edgetrain.boards.report import print_report, worst_fmax_mhz
+from edgetrain.boards.top import board_config
+from edgetrain.errors import ToolError
+from edgetrain.hw.config import load_config
 
 HELP = "build a board bitstream (YoWASP Yosys + nextpnr + pack) and DIR/report.json"
 

@@ -1,7 +1,7 @@
 """``edgetrain flash``: program a board with a bitstream built for it."""
 
-from ..boards.flash import flash_bitstream
-from ..boards.platforms import BOARDS, get_board
+from edgetrain.boards.flash import flash_bitstream
+from edgetrain.boards.platforms import BOARDS, get_board
 
 HELP = "program a board (openFPGALoader / iceprog); refuses another board's bitstream"
 

@@ -5,11 +5,11 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import Flow
 
-from ..hw.config import load_config
-from ..hw.engine_desc import DescriptorLayout, MODES
-from ..hw.engine_top import ConvEngineTile
-from ..progress import print_table, write_json
-from ..sim.runner import write_verilog
+from edgetrain.hw.config import load_config
+from edgetrain.hw.engine.descriptor import DescriptorLayout, MODES
+from edgetrain.hw.engine.tile import ConvEngineTile
+from edgetrain.progress import print_table, write_json
+from edgetrain.sim.tb.runner import write_verilog
 
 HELP = "write the Verilog of the engine and DIR/manifest.json (ports, configuration)"
 

@@ -2,7 +2,7 @@
 
 import time
 
-from ..progress import print_table
+from edgetrain.progress import print_table
 
 HELP = "verify the UART bridge + device core with the host client (incl. bad frames)"
 
@@ -15,8 +15,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..sim.bridge_run import run_bridge_tb
-    from ..sim.runner import check_simulator
+    from edgetrain.sim.tb.bridge_run import run_bridge_tb
+    from edgetrain.sim.tb.runner import check_simulator
 
     check_simulator(args.simulator)
     start = time.monotonic()

@@ -3,8 +3,8 @@
 import time
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..hw.config import load_config
+from edgetrain.errors import ConfigError
+from edgetrain.hw.config import load_config
 
 HELP = "verify the reshaping DMA against the layout module (cocotb, AxiRam as DRAM)"
 
@@ -28,8 +28,8 @@ def simulate(*, simulator, seed=1, cases=15, data_bits=64, addr_bits=32, buf_dep
              burst_gap=0, waves=False, build_dir=None, stats=None, testcase=None,
              replay=None, mem_bytes=1 << 16):
     """Build the DMA for ``simulator`` and run the testbench; raise on any failure."""
-    from ..hw.dma import ReshapeDMA
-    from ..sim.runner import SIM_ROOT, run_cocotb
+    from edgetrain.hw.dma.reshape import ReshapeDMA
+    from edgetrain.sim.tb.runner import SIM_ROOT, run_cocotb
     for name, p in (("axi_pause", axi_pause), ("buf_stall", buf_stall)):
         if not 0 <= p < 1:
             raise ConfigError(f"{name} must be in [0, 1), not {p!r}")
@@ -48,7 +48,7 @@ def simulate(*, simulator, seed=1, cases=15, data_bits=64, addr_bits=32, buf_dep
               "stats": str(Path(stats).resolve()) if stats else None,
               "replay": str(Path(replay).resolve()) if replay else None,
               "mem_bytes": mem_bytes}
-    return run_cocotb(component=dma, toplevel="reshape_dma", test_module="edgetrain.sim.tb_dma",
+    return run_cocotb(component=dma, toplevel="reshape_dma", test_module="edgetrain.sim.tb.tb_dma",
                       simulator=simulator, build_dir=build_dir, params=params, waves=waves,
                       testcase=testcase)
 

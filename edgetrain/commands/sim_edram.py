@@ -9,14 +9,14 @@ it) replayed on a buffer of the configured size.
 import json
 import time
 
-from ..errors import ConfigError
-from ..firmware.lifetime import ArrayModel, schedule_trace, training_schedule
-from ..firmware.nets import NETS, get_net
-from ..hw.config import REFRESH_POLICIES, load_config
-from ..hw.edram import EDRAMBuffer
-from ..progress import print_table
-from ..sim.decay import EDRAMModel
-from ..sim.runner import SIM_ROOT, SIMULATORS, run_cocotb
+from edgetrain.errors import ConfigError
+from edgetrain.firmware.nets import NETS, get_net
+from edgetrain.hw.buffers.edram import EDRAMBuffer
+from edgetrain.hw.config import REFRESH_POLICIES, load_config
+from edgetrain.progress import print_table
+from edgetrain.sim.reference.decay import EDRAMModel
+from edgetrain.sim.reference.lifetime import ArrayModel, schedule_trace, training_schedule
+from edgetrain.sim.tb.runner import SIM_ROOT, SIMULATORS, run_cocotb
 
 HELP = "run the eDRAM buffer + refresh controller testbench against the Python model"
 
@@ -44,7 +44,7 @@ def run_edram_sim(*, simulator, seed=1, waves=False, decay=True, testcase=None,
     dut = EDRAMBuffer(depth=p["depth"], data_bits=p["data_bits"], banks=p["banks"],
                       retention_cycles=p["retention"], policy="runtime", decay_injection=True)
     build_dir = build_dir or SIM_ROOT / "edram" / simulator
-    return run_cocotb(component=dut, toplevel="edram_tb", test_module="edgetrain.sim.tb_edram",
+    return run_cocotb(component=dut, toplevel="edram_tb", test_module="edgetrain.sim.tb.tb_edram",
                       simulator=simulator, build_dir=build_dir, params=p, waves=waves,
                       testcase=testcase)
 
@@ -65,7 +65,7 @@ def run_schedule_sim(*, net, config, policies, simulator, waves=False, build_dir
          "trace_file": str(trace_file), "policies": list(policies), "decay": 1}
     dut = EDRAMBuffer(depth=depth, data_bits=16, banks=banks, policy="runtime",
                       retention_cycles=config.retention_cycles, decay_injection=True)
-    run_cocotb(component=dut, toplevel="edram_tb", test_module="edgetrain.sim.tb_edram",
+    run_cocotb(component=dut, toplevel="edram_tb", test_module="edgetrain.sim.tb.tb_edram",
                simulator=simulator, build_dir=build_dir, params=p, waves=waves)
     return {policy: EDRAMModel(depth=depth, data_bits=16, retention_cycles=p["retention"],
                                policy=policy, banks=banks, decay=True).run(trace)

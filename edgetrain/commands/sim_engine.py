@@ -4,8 +4,8 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..progress import Progress, print_table
+from edgetrain.errors import ConfigError
+from edgetrain.progress import Progress, print_table
 
 HELP = "verify the conv engine (FP/BP/WU/UPDATE) against the golden model on random layers"
 
@@ -37,9 +37,9 @@ def _watch(progress_file, bar, stop):
 
 
 def run(args):
-    from ..hw.config import load_config
-    from ..sim.engine_run import SMALL_CONFIG, run_engine_tb
-    from ..sim.runner import SIM_ROOT, check_simulator
+    from edgetrain.hw.config import load_config
+    from edgetrain.sim.tb.engine_run import SMALL_CONFIG, run_engine_tb
+    from edgetrain.sim.tb.runner import SIM_ROOT, check_simulator
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     for m in modes:

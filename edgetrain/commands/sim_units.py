@@ -2,8 +2,8 @@
 
 import time
 
-from ..errors import ConfigError
-from ..hw.config import load_config
+from edgetrain.errors import ConfigError
+from edgetrain.hw.config import load_config
 
 HELP = "check the requantizer, SGD update and max-pool Verilog bit for bit against numerics"
 
@@ -22,7 +22,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..sim.units_harness import simulate_units
+    from edgetrain.sim.tb.units_harness import simulate_units
     cfg = load_config(args.config)
     lanes = cfg.tm if args.lanes is None else args.lanes
     if not 1 <= lanes <= 64:

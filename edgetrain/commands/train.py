@@ -3,8 +3,8 @@
 import math
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..progress import Progress, write_json
+from edgetrain.errors import ConfigError
+from edgetrain.progress import Progress, write_json
 
 HELP = "train a network on digits (golden fixed-point model, or its float32 twin)"
 
@@ -33,8 +33,8 @@ def add_arguments(parser):
 
 def options_from_args(args):
     """Return ``TrainOptions`` from parsed arguments (unset ones keep their defaults)."""
-    from ..sim.netfile import load_net_file
-    from ..sim.train import TrainOptions
+    from edgetrain.firmware.netfile import load_net_file
+    from edgetrain.sim.golden.train import TrainOptions
 
     if args.backend not in BACKENDS:
         raise ConfigError(f"backend {args.backend!r} is not available; choose from "
@@ -47,8 +47,8 @@ def options_from_args(args):
 
 
 def run(args):
-    from ..hw.config import load_config
-    from ..sim.train import check_options, train
+    from edgetrain.hw.config import load_config
+    from edgetrain.sim.golden.train import check_options, train
 
     options = options_from_args(args)
     config = load_config(args.config)

@@ -1,0 +1,57 @@
+"""Run the conv engine's cocotb testbench (``tb_engine``) for pytest and the CLI.
+
+One simulator build per configuration serves every shape and mode: the shapes reach the
+testbench as parameters, not as elaboration parameters.
+"""
+
+import json
+from pathlib import Path
+
+from edgetrain.hw.config import AcceleratorConfig
+from edgetrain.hw.engine.tile import ConvEngineTile
+from .runner import SIM_ROOT, run_cocotb
+from .stall_buffer import stalling_factory
+
+__all__ = ["SMALL_CONFIG", "DEFAULT_LIMITS", "run_engine_tb"]
+
+# The default test engine: small so that Icarus runs many shapes quickly, yet every
+# feature (channel tails, K up to 5, stride 2, padding, batch) is reachable.
+SMALL_CONFIG = AcceleratorConfig(tm=4, tn=4, max_kernel=5, max_channels=8, max_size=10,
+                                 max_batch=2, input_depth=512, weight_depth=128,
+                                 output_depth=512)
+DEFAULT_LIMITS = {"max_cycles": 1500}
+
+
+def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
+                  modes=("fp", "bp", "wu", "update"), limits=DEFAULT_LIMITS, layers=None,
+                  backpressure=True, tag="default", build_dir=None, results=None,
+                  progress=None, waves=False, stalling_buffers=False, ecp5=False):
+    """Build the engine for ``simulator`` and run the testbench; return the per-run results.
+
+    ``layers`` (``[(mode, LayerShape-dict)]``) replaces the random shapes;
+    ``stalling_buffers`` builds the tile with ``StallingBuffer``s (ports not ready on random
+    cycles) instead of plain SRAM. ``ecp5`` elaborates it for the ULX3S's ECP5 (registered
+    MULT18X18D blocks in the PE array and DCCA global buffers, simulated by the models in
+    ``sim/models``). Raises
+    ``AssertionError`` if any run mismatches the golden model.
+    """
+    build_dir = Path(build_dir or SIM_ROOT / "engine" / f"{tag}-{simulator}")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    results = Path(results or build_dir / "results.json").resolve()
+    results.unlink(missing_ok=True)
+    params = {"config": config.to_dict(), "modes": list(modes), "shapes": shapes,
+              "seed": seed, "limits": limits, "backpressure": backpressure,
+              "layers": layers, "results": str(results),
+              "progress": str(Path(progress).resolve()) if progress else None}
+    # -O0: the engine's wide rows make an optimised C++ build take many minutes.
+    factory = {"buffer_factory": stalling_factory} if stalling_buffers else {}
+    vendor = {}
+    if ecp5:
+        from edgetrain.boards.platforms import ULX3S85FPlatform
+        vendor = {"platform": ULX3S85FPlatform(),
+                  "extra_sources": [Path(__file__).parent / "models" / f"{cell}.v"
+                                    for cell in ("MULT18X18D", "DCCA")]}
+    run_cocotb(component=ConvEngineTile(config=config, **factory), toplevel="engine_tile",
+               test_module="edgetrain.sim.tb.tb_engine", simulator=simulator,
+               build_dir=build_dir, params=params, waves=waves, fast_compile=True, **vendor)
+    return json.loads(results.read_text())
