@@ -105,7 +105,8 @@ def _cycles(edges):
 
 
 def test_the_tree_keeps_the_import_rules():
-    assert import_violations(REPO) == []
+    problems = import_violations(REPO)
+    assert not problems, "\n".join(problems)
 
 
 def _plant(tmp_path, files):
