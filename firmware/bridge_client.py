@@ -5,15 +5,20 @@
 ``BridgeTimeout``). ``SerialTransport`` is the pyserial one for a board; the cocotb testbench
 (``edgetrain.sim.tb.tb_bridge``) wraps cocotbext-uart in the same two methods, so the client
 code that is checked in simulation is the code that drives a board.
+
+Frames are packed and parsed with ``struct`` in the formats of ``hw.link.bridge``'s docstring:
+``REQUEST_HEADER`` (command, address, count; little-endian), ``RESPONSE_HEADER`` (command,
+status, payload length) and ``CRC_FORMAT`` (big-endian: high byte first).
 """
 
+import binascii
+import struct
 from typing import NamedTuple
 
 from edgetrain.errors import ToolError
 from edgetrain.hw.link.bridge import (
     REQUEST_SYNC,
     RESPONSE_SYNC,
-    CRC16_POLY,
     CRC16_INIT,
     Command,
     Status,
@@ -23,15 +28,18 @@ __all__ = ["crc16", "encode_request", "Response", "BridgeError", "BridgeTimeout"
            "BridgeClient", "SerialTransport", "Command", "Status"]
 
 MAX_GARBAGE = 4096
+REQUEST_HEADER = struct.Struct("<BBIB")     # sync, command, address, count
+RESPONSE_HEADER = struct.Struct("<BBH")     # command, status, payload length (after sync)
+CRC_FORMAT = struct.Struct(">H")
 
 
 def crc16(data, crc=CRC16_INIT):
-    """Return the CRC-16/CCITT-FALSE of ``data`` (bytes), continuing from ``crc``."""
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ CRC16_POLY if crc & 0x8000 else crc << 1) & 0xFFFF
-    return crc
+    """Return the CRC-16/CCITT-FALSE of ``data`` (bytes), continuing from ``crc``.
+
+    ``binascii.crc_hqx`` is this CRC (polynomial 0x1021, no reflection) from any start value;
+    the bridge's ``crc16_step`` computes the same in hardware.
+    """
+    return binascii.crc_hqx(bytes(data), crc)
 
 
 def encode_request(command, addr=0, count=0, payload=b""):
@@ -41,9 +49,8 @@ def encode_request(command, addr=0, count=0, payload=b""):
     if not 0 <= count < 256:
         raise ValueError(f"count must fit 8 bits, not {count!r}")
     code = command.value if isinstance(command, Command) else int(command)
-    body = bytes([code]) + addr.to_bytes(4, "little") + bytes([count]) + bytes(payload)
-    crc = crc16(body)
-    return bytes([REQUEST_SYNC]) + body + bytes([crc >> 8, crc & 0xFF])
+    frame = REQUEST_HEADER.pack(REQUEST_SYNC, code, addr, count) + bytes(payload)
+    return frame + CRC_FORMAT.pack(crc16(frame[1:]))
 
 
 class Response(NamedTuple):
@@ -89,17 +96,17 @@ class BridgeClient:
                 break
         else:
             raise BridgeError(f"no response sync byte in {MAX_GARBAGE} bytes from the device")
-        header = await self.transport.read(4)
-        length = header[2] | header[3] << 8
+        header = await self.transport.read(RESPONSE_HEADER.size)
+        command, code, length = RESPONSE_HEADER.unpack(header)
         payload = await self.transport.read(length) if length else b""
-        crc = await self.transport.read(2)
-        if crc16(header + payload) != (crc[0] << 8 | crc[1]):
+        (crc,) = CRC_FORMAT.unpack(await self.transport.read(CRC_FORMAT.size))
+        if crc16(header + payload) != crc:
             raise BridgeError("response frame failed its CRC check")
         try:
-            status = Status(header[1])
+            status = Status(code)
         except ValueError:
-            raise BridgeError(f"response carries unknown status {header[1]}") from None
-        return Response(header[0], status, payload)
+            raise BridgeError(f"response carries unknown status {code}") from None
+        return Response(command, status, payload)
 
     async def request(self, command, addr=0, count=0, payload=b""):
         """Send one request frame and return its ``Response`` (whatever its status)."""

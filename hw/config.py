@@ -9,14 +9,14 @@ import dataclasses
 from dataclasses import dataclass, fields
 
 from edgetrain.errors import ConfigError
+from edgetrain.hw.buffers.edram import REFRESH_POLICIES, check_refresh_budget
+from edgetrain.hw.buffers.kinds import REFRESHED, Buffer
 from edgetrain.tomlfile import read_toml
 
-__all__ = ["AcceleratorConfig", "REFRESH_POLICIES", "BUFFER_NAMES", "PIPELINES",
-           "required_accumulator_bits", "load_config"]
+__all__ = ["AcceleratorConfig", "REFRESH_POLICIES", "PIPELINES", "required_accumulator_bits",
+           "load_config"]
 
-REFRESH_POLICIES = ("none", "periodic", "live", "lifetime")
 PIPELINES = ("deep", "shallow")
-BUFFER_NAMES = ("input", "weight", "output")
 
 
 def required_accumulator_bits(max_reduction, data_bits=16):
@@ -59,8 +59,9 @@ class AcceleratorConfig:
         and a queue), for slow clocks such as the iCEBreaker's 12 MHz. Results are equal.
     Buffers
         ``input_depth``, ``weight_depth``, ``output_depth``: rows per bank of each on-chip
-        buffer. ``retention_cycles``: emulated eDRAM retention time. ``refresh``: refresh
-        policy per buffer, in ``BUFFER_NAMES`` order. ``decay_injection``: corrupt words
+        buffer (``Buffer.ACT``, ``WGT``, ``OUT``; ``MST`` follows from ``weight_depth``).
+        ``retention_cycles``: emulated eDRAM retention time. ``refresh``: refresh policy per
+        buffer, in ``REFRESHED`` order (act, wgt, out). ``decay_injection``: corrupt words
         read after their retention expired (off by default).
     DMA
         ``axi_data_bits`` (32, 64 or 128), ``axi_addr_bits``, ``max_burst_beats`` (<= 256),
@@ -114,8 +115,9 @@ class AcceleratorConfig:
         self._check_update()
         refresh = tuple(self.refresh)
         object.__setattr__(self, "refresh", refresh)
-        if len(refresh) != len(BUFFER_NAMES):
-            raise ConfigError(f"refresh must name one policy per buffer {BUFFER_NAMES}, "
+        if len(refresh) != len(REFRESHED):
+            names = ", ".join(b.port_name for b in REFRESHED)
+            raise ConfigError(f"refresh must name one policy per buffer ({names}), "
                               f"not {refresh!r}")
         for policy in refresh:
             if policy not in REFRESH_POLICIES:
@@ -147,19 +149,19 @@ class AcceleratorConfig:
                               f"(slow clocks), not {self.pipeline!r}")
 
     def _check_edram(self):
-        from edgetrain.hw.buffers.edram import check_refresh_budget
         banks = self.edram_banks
         if banks & (banks - 1):
             raise ConfigError(f"edram_banks must be a power of two, not {banks!r}")
-        for name, policy in zip(BUFFER_NAMES, self.refresh):
-            depth = getattr(self, f"{name}_depth")
+        for buffer, policy in zip(REFRESHED, self.refresh):
+            depth = buffer.depth(self)
             if policy in ("periodic", "live"):
                 if depth % banks:
-                    raise ConfigError(f"{name}_depth {depth} is not a multiple of "
+                    raise ConfigError(f"{buffer.depth_field} {depth} is not a multiple of "
                                       f"edram_banks {banks}")
                 check_refresh_budget(rows=depth // banks,
                                      retention_cycles=self.retention_cycles,
-                                     where=f"{name} buffer ({depth} rows, {banks} banks)")
+                                     where=f"{buffer.port_name} buffer "
+                                           f"({buffer.depth_field} {depth}, {banks} banks)")
 
     @property
     def max_reduction(self):
@@ -168,8 +170,9 @@ class AcceleratorConfig:
         return max(self.max_channels * k2, self.max_batch * self.max_size ** 2)
 
     def policy(self, buffer):
-        """Return the refresh policy of ``buffer`` (one of ``BUFFER_NAMES``)."""
-        return self.refresh[BUFFER_NAMES.index(buffer)]
+        """Return the refresh policy of the ``Buffer`` ``buffer`` (``"none"`` for ``MST``)."""
+        buffer = Buffer(buffer)
+        return self.refresh[REFRESHED.index(buffer)] if buffer in REFRESHED else "none"
 
     def replace(self, **changes):
         """Return a copy with ``changes`` applied (and validated)."""

@@ -3,13 +3,14 @@
 
 import asyncio
 import random
+import struct
 
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.sim import Simulator
 
 from edgetrain.firmware.bridge_client import BridgeClient, Command, crc16, encode_request
-from edgetrain.hw.link.bridge import HostBridge, crc16_step, REQUEST_SYNC
+from edgetrain.hw.link.bridge import CRC16_INIT, HostBridge, crc16_step, REQUEST_SYNC
 
 
 def test_crc16_check_value():
@@ -29,18 +30,32 @@ def test_request_layout():
         encode_request(Command.READ_MEM, 1 << 32, 1)
 
 
+def _random_frames(rng, count):
+    frames = []
+    for _ in range(count):
+        command = rng.choice(list(Command))
+        payload = rng.randbytes(rng.randrange(0, 40))
+        frames.append(encode_request(command, rng.getrandbits(32), rng.randrange(256), payload))
+    return frames
+
+
 def test_crc16_step_matches_host():
-    """The hardware's one-byte CRC update equals the host CRC, byte after byte."""
+    """The hardware's one-byte CRC update equals the host CRC, byte after byte, and over
+    each random frame it ends at the CRC the host encoded (``binascii.crc_hqx``)."""
     m = Module()
-    crc, byte = Signal(16, init=0xFFFF), Signal(8)
-    m.d.sync += crc.eq(crc16_step(crc, byte))
-    data = random.Random(3).randbytes(64)
+    crc, byte, restart = Signal(16, init=CRC16_INIT), Signal(8), Signal()
+    m.d.sync += crc.eq(crc16_step(Mux(restart, CRC16_INIT, crc), byte))
+    frames = _random_frames(random.Random(3), 12)
 
     async def bench(ctx):
-        for i, b in enumerate(data):
-            ctx.set(byte, b)
-            await ctx.tick()
-            assert ctx.get(crc) == crc16(data[:i + 1])
+        for frame in frames:
+            body, (want,) = frame[1:-2], struct.unpack(">H", frame[-2:])
+            for i, b in enumerate(body):
+                ctx.set(restart, i == 0)
+                ctx.set(byte, b)
+                await ctx.tick()
+                assert ctx.get(crc) == crc16(body[:i + 1])
+            assert ctx.get(crc) == want
 
     sim = Simulator(m)
     sim.add_clock(1e-6)

@@ -6,6 +6,7 @@ from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from edgetrain.errors import ConfigError
+from edgetrain.hw.buffers import Buffer
 from edgetrain.hw.buffers.edram import EDRAMBuffer, RefreshController
 from edgetrain.hw.config import REFRESH_POLICIES, AcceleratorConfig
 from edgetrain.sim.reference.decay import EDRAMModel, random_trace
@@ -33,7 +34,8 @@ def test_non_refreshing_policies_need_no_refresh_budget():
 def test_bad_controller_and_config_fail_at_construction():
     with pytest.raises(ConfigError, match="rows per bank must be a positive integer, not 0"):
         RefreshController(rows=0, retention_cycles=64, policy="live")
-    with pytest.raises(ConfigError, match="input buffer .* shorter than one refresh sweep"):
+    with pytest.raises(ConfigError, match=r"act buffer \(input_depth 1024, 8 banks\).* shorter "
+                                          r"than one refresh sweep"):
         AcceleratorConfig(retention_cycles=200)
     with pytest.raises(ConfigError, match="refresh policy 'eager' does not exist"):
         AcceleratorConfig(refresh=("eager", "none", "live"))
@@ -41,8 +43,9 @@ def test_bad_controller_and_config_fail_at_construction():
         AcceleratorConfig(edram_banks=0)
     # The default configuration fits: 128 rows per bank need 257 <= 1675 cycles.
     AcceleratorConfig()
-    buf = EDRAMBuffer.for_buffer(AcceleratorConfig(input_depth=64), "input", data_bits=128)
+    buf = EDRAMBuffer.for_buffer(AcceleratorConfig(input_depth=64), Buffer.ACT)
     assert (buf.depth, buf.banks, buf.retention_cycles) == (64, 8, 1675)
+    assert len(buf.port.w_data) == Buffer.ACT.row_bits(AcceleratorConfig())
     Fragment.get(buf, None)
 
 

@@ -13,6 +13,7 @@ from amaranth.hdl import Shape
 from amaranth.sim import Simulator
 
 from edgetrain.errors import ConfigError
+from edgetrain.hw.buffers import Buffer
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.check import DescriptorCheck
 from edgetrain.hw.engine.descriptor import (
@@ -57,7 +58,7 @@ def broken_rules(cfg, f):
             broken.add(f"side {axis} above max")
         if result != (side + 2 * pad - k) // s + 1:
             broken.add(f"output {axis}")
-    broken |= {f"{name} extent" for name, (rows, depth) in extents(cfg, f).items()
+    broken |= {f"{buffer.port_name} extent" for buffer, (rows, depth) in extents(cfg, f).items()
                if rows > depth}
     if not cfg.stochastic_rounding and f["stochastic"]:
         broken.add("stochastic")
@@ -65,14 +66,14 @@ def broken_rules(cfg, f):
 
 
 def extents(cfg, f):
-    """Return ``{buffer: (rows of the run's last row, depth)}``."""
+    """Return ``{Buffer: (rows of the run's last row, depth)}``."""
     return {
-        "act": ((f["batch"] - 1) * f["act_n"] + (f["red_tiles"] - 1) * f["act_plane"]
-                + f["in_h"] * f["in_w"], cfg.input_depth),
-        "out": ((f["batch"] - 1) * f["out_n"] + (f["out_tiles"] - 1) * f["out_plane"]
-                + f["out_h"] * f["out_w"], cfg.output_depth),
-        "wgt": ((f["out_tiles"] - 1) * f["w_out"] + (f["red_tiles"] - 1) * f["w_red"]
-                + f["kernel"] ** 2, cfg.weight_depth),
+        Buffer.ACT: ((f["batch"] - 1) * f["act_n"] + (f["red_tiles"] - 1) * f["act_plane"]
+                     + f["in_h"] * f["in_w"], Buffer.ACT.depth(cfg)),
+        Buffer.OUT: ((f["batch"] - 1) * f["out_n"] + (f["out_tiles"] - 1) * f["out_plane"]
+                     + f["out_h"] * f["out_w"], Buffer.OUT.depth(cfg)),
+        Buffer.WGT: ((f["out_tiles"] - 1) * f["w_out"] + (f["red_tiles"] - 1) * f["w_red"]
+                     + f["kernel"] ** 2, Buffer.WGT.depth(cfg)),
     }
 
 
@@ -130,9 +131,9 @@ def single_rule_cases(cfg):
         "red_tiles": base | {"red_tiles": 3},
         "output h": base | {"out_h": 6},
         "output w": bp | {"out_w": 3},                  # BP: out_w is the layer's input side
-        "act extent": base | {"act_plane": cfg.input_depth},
-        "out extent": base | {"out_n": cfg.output_depth},
-        "wgt extent": bp | {"w_out": cfg.weight_depth},
+        "act extent": base | {"act_plane": Buffer.ACT.depth(cfg)},
+        "out extent": base | {"out_n": Buffer.OUT.depth(cfg)},
+        "wgt extent": bp | {"w_out": Buffer.WGT.depth(cfg)},
     }
     cases["kernel above max"] = _beyond(cfg, "fp", n=1, c=1, h=cfg.max_size, w=cfg.max_size,
                                         m=1, k=cfg.max_kernel + 1,
@@ -159,7 +160,8 @@ def extent_edge_cases(cfg):
     base = descriptor_fields(cfg, "fp", LayerShape(n=2, c=cfg.tm + 1, h=5, w=3,
                                                    m=cfg.tm + 1, k=3, pad=1))
     # Two tiles each way: these strides count once in their buffer's extent.
-    for buffer, field in (("act", "act_plane"), ("out", "out_plane"), ("wgt", "w_red")):
+    for buffer, field in ((Buffer.ACT, "act_plane"), (Buffer.OUT, "out_plane"),
+                          (Buffer.WGT, "w_red")):
         rows, depth = extents(cfg, base)[buffer]
         exact = depth - (rows - base[field])
         cases += [base | {field: exact}, base | {field: exact + 1}]

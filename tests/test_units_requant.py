@@ -6,15 +6,17 @@ import random
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from edgetrain.hw.common.rng import RngBits
+from edgetrain.hw.common.rng import RngBits, mix32_comb
+from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.requant import Requantizer
 from edgetrain.sim.golden import numerics
 from edgetrain.sim.reference.units import expected_requant, mismatches, random_requant_beats
 from edgetrain.sim.tb.stream_sim import run_stream
 
-ACC_BITS = 47  # the default AcceleratorConfig's accumulator width
+ACC_BITS = AcceleratorConfig().acc_bits    # the default configuration's accumulators
 
 
 def apply_beat(dut):
@@ -74,6 +76,24 @@ def test_rng_bits_matches_numerics():
     sim.run()
     exp = [[int(v) for v in numerics.rng_bits(key, np.array(ix))] for key, ix in words]
     assert got[:len(words)] == exp
+
+
+def test_mix32_comb_matches_numerics():
+    """The register-free hardware mix32 (the eDRAM decay pattern's) is ``numerics.mix32``."""
+    m = Module()
+    x = Signal(32)
+    y = mix32_comb(m, x, name="hash")
+    rnd = random.Random(4)
+    values = [0, 0xFFFFFFFF] + [rnd.getrandbits(32) for _ in range(300)]
+
+    async def bench(ctx):
+        for v in values:
+            ctx.set(x, v)
+            assert ctx.get(y) == numerics.mix32(v), hex(v)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 @pytest.mark.parametrize("lanes,out_bits,count,seed", [(4, 16, 1500, 1), (1, 32, 400, 2)])

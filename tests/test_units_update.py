@@ -6,11 +6,12 @@ import random
 
 import pytest
 
+from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.sgd import SGDUpdate
 from edgetrain.sim.reference.units import expected_update, mismatches, random_update_beats
 from edgetrain.sim.tb.stream_sim import run_stream
 
-ACC_BITS = 47
+ACC_BITS = AcceleratorConfig().acc_bits    # the default configuration's accumulators
 SIDE = ("g_shift", "mu_q", "lr_q", "lr_shift", "stochastic", "key_g", "key_v", "key_w")
 
 

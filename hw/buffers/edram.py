@@ -39,12 +39,15 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from edgetrain.errors import ConfigError
-from edgetrain.hw.config import REFRESH_POLICIES
+from edgetrain.hw.common.rng import mix32_comb
 from .memport import MemoryPortSignature
 
-__all__ = ["EDRAMBuffer", "RefreshController", "REFRESH_CYCLES", "check_refresh_budget",
-           "check_bank",
-           "live_threshold", "periodic_interval", "time_bits", "decay_pattern_expr"]
+__all__ = ["EDRAMBuffer", "RefreshController", "REFRESH_CYCLES", "REFRESH_POLICIES",
+           "check_refresh_budget", "check_bank", "live_threshold", "periodic_interval",
+           "time_bits", "decay_pattern_expr"]
+
+#: The refresh policies, in the order of the ``runtime`` policy input's index.
+REFRESH_POLICIES = ("none", "periodic", "live", "lifetime")
 
 #: Bank cycles one refresh occupies: read the row, then write it back.
 REFRESH_CYCLES = 2
@@ -102,20 +105,6 @@ def time_bits(retention_cycles):
     return max(16, retention_cycles.bit_length() + 1)
 
 
-def _mix32(m, x, name):
-    """Return Jenkins' six-step hash of 32-bit ``x`` (the ``numerics.mix32`` function)."""
-    def step(value, i):
-        s = Signal(32, name=f"{name}_s{i}")
-        m.d.comb += s.eq(value)
-        return s
-    x = step(x + 0x7ED55D16 + (x << 12), 1)
-    x = step(x ^ 0xC761C23C ^ (x >> 19), 2)
-    x = step(x + 0x165667B1 + (x << 5), 3)
-    x = step((x + 0xD3A2646C) ^ (x << 9), 4)
-    x = step(x + 0xFD7046C5 + (x << 3), 5)
-    return step(x ^ 0xB55A4F09 ^ (x >> 16), 6)
-
-
 def decay_pattern_expr(m, *, addr, now, data_bits):
     """Return the non-zero XOR pattern a decayed read of ``addr`` at cycle ``now`` gets.
 
@@ -124,7 +113,8 @@ def decay_pattern_expr(m, *, addr, now, data_bits):
     """
     seed = Signal(32, name="decay_seed")
     m.d.comb += seed.eq(Cat(now[:16], addr[:16]))
-    chunks = [_mix32(m, seed ^ k, f"decay_mix{k}") for k in range((data_bits + 31) // 32)]
+    chunks = [mix32_comb(m, seed ^ k, name=f"decay_mix{k}")
+              for k in range((data_bits + 31) // 32)]
     return Cat(*chunks)[:data_bits] | 1
 
 
@@ -309,9 +299,12 @@ class EDRAMBuffer(wiring.Component):
         super().__init__(members)
 
     @classmethod
-    def for_buffer(cls, config, buffer, *, data_bits, **kwargs):
-        """Return the buffer ``buffer`` (one of ``BUFFER_NAMES``) of ``AcceleratorConfig``."""
-        return cls(depth=getattr(config, f"{buffer}_depth"), data_bits=data_bits,
+    def for_buffer(cls, config, buffer, *, data_bits=None, **kwargs):
+        """Return the ``Buffer`` ``buffer`` (one of ``REFRESHED``) of ``AcceleratorConfig``
+        ``config``: its depth, policy and rows (``data_bits``: the buffer's row width
+        unless given)."""
+        data_bits = buffer.row_bits(config) if data_bits is None else data_bits
+        return cls(depth=buffer.depth(config), data_bits=data_bits,
                    retention_cycles=config.retention_cycles, policy=config.policy(buffer),
                    banks=config.edram_banks, decay_injection=config.decay_injection,
                    **kwargs)

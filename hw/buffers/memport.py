@@ -22,14 +22,9 @@ from amaranth.hdl import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .lanes import LANE_BITS, row_lanes
+
 __all__ = ["LANE_BITS", "MemoryPortSignature", "SRAMBuffer", "row_lanes"]
-
-LANE_BITS = 16
-
-
-def row_lanes(data_bits):
-    """Return the number of 16-bit write lanes of a ``data_bits``-bit row."""
-    return -(-data_bits // LANE_BITS)
 
 
 class MemoryPortSignature(wiring.Signature):

@@ -1,17 +1,19 @@
 """The counter-based random generator as hardware: ``rng_bits(key, index)`` per lane.
 
-``mix32`` (Jenkins' six-step integer hash, see ``edgetrain.sim.golden.numerics``) needs only adders,
-xors and wiring. ``RngBits`` evaluates it on every lane, pipelined so that no stage holds more
-than one carry chain: steps (1), (2, 3), (4), (5, 6) — four stages.
+``mix32`` (Jenkins' six-step integer hash; its reference is ``edgetrain.sim.golden.numerics``)
+needs only adders, xors and wiring. This is the one hardware copy: ``MIX32_STAGES`` groups its
+steps so that no stage holds more than one carry chain: (1), (2, 3), (4), (5, 6). ``RngBits``
+evaluates it on every lane with a register after each group; ``mix32_comb`` is the same
+function without registers (the eDRAM buffer's decay pattern).
 """
 
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pipe import stage
 
-__all__ = ["MIX32_STAGES", "mix32_stage", "RngBits"]
+__all__ = ["MIX32_STAGES", "mix32_comb", "mix32_stage", "RngBits"]
 
 
 def _wrap(x):
@@ -50,6 +52,18 @@ def mix32_stage(k, x):
     """Return the combinational logic of pipeline stage ``k`` of ``mix32`` applied to ``x``."""
     for step in MIX32_STAGES[k]:
         x = step(x)
+    return x
+
+
+def mix32_comb(m, x, *, name):
+    """Return ``mix32(x)`` of the 32-bit ``x`` as combinational logic added to ``m``.
+
+    Each stage's result is a named 32-bit signal (``<name>_s1`` .. ``<name>_s4``).
+    """
+    for k in range(len(MIX32_STAGES)):
+        s = Signal(32, name=f"{name}_s{k + 1}")
+        m.d.comb += s.eq(mix32_stage(k, x))
+        x = s
     return x
 
 

@@ -50,6 +50,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
 from .descriptor import MODES, DescriptorLayout
 
@@ -81,8 +82,8 @@ def TapLayout(cfg):
     """Return the layout of one generated tap for configuration ``cfg``."""
     lanes = _bits(cfg.tm)
     return data.StructLayout({
-        "act_addr": _bits(cfg.input_depth - 1), "out_addr": _bits(cfg.output_depth - 1),
-        "w_addr": _bits(cfg.weight_depth - 1), "idx": 32 if cfg.stochastic_rounding else 0,
+        "act_addr": Buffer.ACT.addr_bits(cfg), "out_addr": Buffer.OUT.addr_bits(cfg),
+        "w_addr": Buffer.WGT.addr_bits(cfg), "idx": 32 if cfg.stochastic_rounding else 0,
         "inb": 1, "real": 1, "first": 1, "last": 1, "done": 1,
         "out_lanes": lanes, "red_lanes": lanes,
     })

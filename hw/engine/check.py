@@ -29,6 +29,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.common.constmul import times_constant
 from edgetrain.hw.config import AcceleratorConfig
 from .descriptor import MODES, DescriptorLayout
@@ -73,13 +74,13 @@ class DescriptorCheck(wiring.Component):
         def minus_one(v):
             return (v - 1)[:len(v)]     # a zero field is refused by another rule
         return [
-            ("ACT", cfg.input_depth, [("ACT-BATCH", minus_one(d.batch), d.act_n),
+            ("ACT", Buffer.ACT.depth(cfg), [("ACT-BATCH", minus_one(d.batch), d.act_n),
                                       ("ACT-TILES", minus_one(d.red_tiles), d.act_plane),
                                       ("ACT-PLANE", d.in_h, d.in_w)]),
-            ("OUT", cfg.output_depth, [("OUT-BATCH", minus_one(d.batch), d.out_n),
+            ("OUT", Buffer.OUT.depth(cfg), [("OUT-BATCH", minus_one(d.batch), d.out_n),
                                        ("OUT-TILES", minus_one(d.out_tiles), d.out_plane),
                                        ("OUT-PLANE", d.out_h, d.out_w)]),
-            ("WGT", cfg.weight_depth, [("WGT-OUT-TILES", minus_one(d.out_tiles), d.w_out),
+            ("WGT", Buffer.WGT.depth(cfg), [("WGT-OUT-TILES", minus_one(d.out_tiles), d.w_out),
                                        ("WGT-RED-TILES", minus_one(d.red_tiles), d.w_red),
                                        ("WGT-TAPS", d.kernel, d.kernel)]),
         ]

@@ -1,13 +1,17 @@
 """The channel-parallel conv engine: one Tm x Tn MAC array for FP, BP and WU.
 
 ``ConvEngine`` runs one layer (tile) per descriptor accepted on ``desc`` (see
-``engine_desc``) against three buffers reached through ``MemoryPortSignature`` ports, so any
-buffer with that port (``SRAMBuffer``, the eDRAM-style buffer) can sit behind it:
+``descriptor``) against its buffers (``hw.buffers.Buffer``), one ``MemoryPortSignature``
+port each, named ``Buffer.port_name``, so any buffer with that port (``SRAMBuffer``, the
+eDRAM-style buffer) can sit behind it:
 
-* ``act``: FP/WU read x, BP reads dy (T int16 lanes per row);
-* ``wgt``: FP/BP read T x T weight blocks (BP swaps the block's roles on the way in);
-* ``out``: FP/BP write requantized rows (T int16 lanes, then T ReLU-mask bits), WU reads dy;
-* ``mst``: UPDATE reads and writes master weights and velocities (``engine_update``).
+* ``act`` (``Buffer.ACT``): FP/WU read x, BP reads dy (T int16 lanes per row);
+* ``wgt`` (``Buffer.WGT``): FP/BP read T x T weight blocks (BP swaps the block's roles on
+  the way in);
+* ``out`` (``Buffer.OUT``): FP/BP write requantized rows (T int16 lanes, then T ReLU-mask
+  bits), WU reads dy;
+* ``mst`` (``Buffer.MST``): UPDATE reads and writes master weights and velocities
+  (``updater``).
 
 FP/BP results go through the ``Requantizer`` (shift, nearest or stochastic rounding with the
 counter-based generator, saturation, ReLU and its mask) into ``out``. WU results (the exact
@@ -45,7 +49,8 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from edgetrain.errors import ConfigError
-from edgetrain.hw.buffers.memport import MemoryPortSignature
+from edgetrain.hw.buffers.kinds import Buffer
+from edgetrain.hw.buffers.lanes import LANE_BITS
 from edgetrain.hw.common.constmul import times_constant
 from edgetrain.hw.common.fanout import broadcast
 from edgetrain.hw.config import AcceleratorConfig
@@ -54,22 +59,13 @@ from .check import DescriptorCheck
 from .descriptor import MODES, DescriptorLayout
 from .pe_array import PEArray
 from .requant import Requantizer
-from .updater import WeightUpdater, master_port_shape
+from .updater import WeightUpdater
 
-__all__ = ["ConvEngine", "CounterLayout", "port_shapes", "result_queue_depth"]
+__all__ = ["ConvEngine", "CounterLayout", "GradLayout", "result_queue_depth"]
 
 
 def _bits(v):
     return max(1, int(v).bit_length())
-
-
-def port_shapes(cfg):
-    """Return ``{buffer: (addr_bits, data_bits)}`` of the engine's three buffer ports."""
-    t = cfg.tm
-    return {"act": (_bits(cfg.input_depth - 1), 16 * t),
-            "wgt": (_bits(cfg.weight_depth - 1), 16 * t * t),
-            "out": (_bits(cfg.output_depth - 1), 17 * t),
-            "mst": master_port_shape(cfg)}
 
 
 # Cycles from a tap's issue to its FP/BP result leaving the result queue, beyond the array's
@@ -103,7 +99,7 @@ def CounterLayout(cfg):
 
 
 def GradLayout(cfg):
-    return data.StructLayout({"addr": _bits(cfg.weight_depth - 1),
+    return data.StructLayout({"addr": Buffer.WGT.addr_bits(cfg),
                               "acc": data.ArrayLayout(signed(cfg.acc_bits), cfg.tm * cfg.tn)})
 
 
@@ -141,8 +137,7 @@ class ConvEngine(wiring.Component):
                            side_bits=TapLayout(config).size)
         # An aborted run's last taps reach the result queue 2 + fp_latency cycles after issue.
         self._drain = _ISSUE_TO_ARRAY + self._pe.fp_latency
-        ports = {name: Out(MemoryPortSignature(addr_bits=a, data_bits=d))
-                 for name, (a, d) in port_shapes(config).items()}
+        ports = {b.port_name: Out(b.port_signature(config)) for b in Buffer}
         super().__init__({
             "desc": In(stream.Signature(DescriptorLayout(config))),
             **ports,
@@ -297,7 +292,7 @@ class ConvEngine(wiring.Component):
             m.d.comb += [r.eq(p.r_data) for r, p in zip((w_row, x_row, dy_row), ports)]
 
         def lane(row, k):
-            return row[16 * k:16 * (k + 1)]
+            return row.word_select(k, LANE_BITS)
 
         for i in range(t):
             keep = i < d_tap.out_lanes

@@ -6,17 +6,19 @@ reach the hardware, so one build runs every layer and every random test shape.
 
 ``LayerShape`` is the host-side view (N, C, H, W, M, K, stride, pad). ``descriptor_fields``
 turns it into the hardware fields; ``DescriptorLayout`` is the bit layout the engine accepts
-on its ``desc`` stream; ``pack_descriptor`` packs the fields into that integer (testbenches and
-the driver use it).
+on its ``desc`` stream; ``pack_descriptor`` packs the fields into that integer with the
+layout's ``const`` (testbenches and the driver use it; ``DescriptorLayout(cfg).from_bits``
+reads one back).
 
-Buffer layouts (all three use the same row order, ``tm == tn == T`` lanes per row):
+Buffer layouts (``hw.buffers.Buffer``; all three use the same row order, ``tm == tn == T``
+lanes per row):
 
-* activation rows: ``((n * ceil(C/T) + c // T) * H + y) * W + x`` holding channels
+* ``ACT`` rows: ``((n * ceil(C/T) + c // T) * H + y) * W + x`` holding channels
   ``c // T * T ..`` (lane ``c % T``). FP reads x, BP reads dy (channels M, extent Ho x Wo),
   WU reads x.
-* output rows: same order over the output tensor (FP: y ``[N, M, Ho, Wo]``, BP: dx
+* ``OUT`` rows: same order over the output tensor (FP: y ``[N, M, Ho, Wo]``, BP: dx
   ``[N, C, H, W]``); a row holds T int16 lanes then T ReLU-mask bits. WU reads dy here.
-* weight rows: ``((m // T * ceil(C/T) + c // T) * K + ky) * K + kx``, a T x T block, lane
+* ``WGT`` rows: ``((m // T * ceil(C/T) + c // T) * K + ky) * K + kx``, a T x T block, lane
   ``(m % T) * T + c % T``. BP reads the same rows and swaps the block's roles on the way in.
 """
 
@@ -26,6 +28,7 @@ from amaranth.hdl import Shape, signed
 from amaranth.lib import data
 
 from edgetrain.errors import ConfigError
+from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
 
 __all__ = ["MODES", "LayerShape", "DescriptorLayout", "descriptor_fields", "pack_descriptor",
@@ -86,12 +89,12 @@ class LayerShape:
 
 
 def buffer_rows(cfg, layer):
-    """Return the rows ``{"act", "weight", "out"}`` ``layer`` needs in each buffer (FP)."""
+    """Return ``{Buffer: rows}``: the ``ACT``, ``WGT`` and ``OUT`` rows of ``layer`` in FP."""
     t = cfg.tm
     ct, mt = _ceil(layer.c, t), _ceil(layer.m, t)
-    return {"act": layer.n * ct * layer.h * layer.w,
-            "weight": mt * ct * layer.k ** 2,
-            "out": layer.n * mt * layer.out_h * layer.out_w}
+    return {Buffer.ACT: layer.n * ct * layer.h * layer.w,
+            Buffer.WGT: mt * ct * layer.k ** 2,
+            Buffer.OUT: layer.n * mt * layer.out_h * layer.out_w}
 
 
 def _bits(v):
@@ -102,8 +105,7 @@ def DescriptorLayout(cfg):
     """Return the ``StructLayout`` of a descriptor for configuration ``cfg``."""
     t = cfg.tm
     size, tiles = _bits(cfg.max_size), _bits(_ceil(cfg.max_channels, t))
-    act, wgt, out = (_bits(cfg.input_depth - 1), _bits(cfg.weight_depth - 1),
-                     _bits(cfg.output_depth - 1))
+    act, wgt, out = (b.addr_bits(cfg) for b in (Buffer.ACT, Buffer.WGT, Buffer.OUT))
     return data.StructLayout({
         "mode": 2, "batch": _bits(cfg.max_batch),
         "out_tiles": tiles, "red_tiles": tiles, "out_ch": _bits(cfg.max_channels),
@@ -137,12 +139,12 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
     rows = buffer_rows(cfg, layer)
     if mode == "bp":
         # BP reads dy (the FP output's rows) from act and writes dx (the input's) to out.
-        rows |= {"act": rows["out"], "out": rows["act"]}
-    for name, depth in (("act", cfg.input_depth), ("weight", cfg.weight_depth),
-                        ("out", cfg.output_depth)):
-        if rows[name] > depth:
-            raise ConfigError(f"layer needs {rows[name]} {name} buffer rows but the depth is "
-                              f"{depth}: tile the layer or raise the buffer depth")
+        rows |= {Buffer.ACT: rows[Buffer.OUT], Buffer.OUT: rows[Buffer.ACT]}
+    for buffer, need in rows.items():
+        if need > buffer.depth(cfg):
+            raise ConfigError(f"layer needs {need} {buffer.port_name} buffer rows but the "
+                              f"depth is {buffer.depth(cfg)}: tile the layer or raise "
+                              f"{buffer.depth_field}")
     if not -128 <= shift < 128:
         raise ConfigError(f"shift must fit in signed 8 bits, not {shift!r}")
     if not (0 <= mu_q < 1 << 16 and 0 <= lr_q < 1 << 16 and 0 <= lr_shift < 256):
@@ -171,13 +173,16 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
 
 
 def pack_descriptor(cfg, fields):
-    """Pack descriptor ``fields`` into the integer the engine's ``desc`` payload carries."""
+    """Pack descriptor ``fields`` (raw bit patterns, e.g. ``descriptor_fields``) into the
+    integer the engine's ``desc`` payload carries.
+
+    Raises ``ConfigError`` naming the field if a value does not fit its width.
+    """
     layout = DescriptorLayout(cfg)
-    value = 0
+    raw = {}
     for name, f in layout:
-        v = int(fields[name])
-        width = Shape.cast(f.shape).width
+        v, width = int(fields[name]), Shape.cast(f.shape).width
         if not 0 <= v < 1 << width:
             raise ConfigError(f"descriptor field {name}={v} does not fit in {width} bits")
-        value |= v << f.offset
-    return value
+        raw[name] = v
+    return layout.const(raw).as_value().value

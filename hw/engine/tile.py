@@ -1,43 +1,39 @@
 """The conv engine with its on-chip buffers and a host port on each buffer.
 
 ``ConvEngineTile`` is what ``edgetrain generate`` writes and the testbenches drive: the
-``ConvEngine``, its three buffers (``SRAMBuffer`` by default; any component factory with a
-``MemoryPortSignature`` port named ``port`` fits) and, per buffer, a host-side port
-(``host_act``, ``host_wgt``, ``host_out``, ``host_mst``) through which the testbench or the DMA fills and
-reads the buffers while the engine is idle. While ``busy`` (and one cycle after it falls) the
-engine owns every buffer and the host ports are not ready. The host ports have lane writes
-(``w_lanes``, all ones unless driven): a host can write one 16-bit lane of a wide row.
+``ConvEngine``, one buffer per ``Buffer`` (``SRAMBuffer`` by default; any component factory
+with a ``MemoryPortSignature`` port named ``port`` fits) and, per buffer, a host-side port
+``host_<port_name>`` (``host_act``, ``host_wgt``, ``host_out``, ``host_mst``) through which the
+testbench or the DMA fills and reads the buffers while the engine is idle. While ``busy``
+(and one cycle after it falls) the engine owns every buffer and the host ports are not ready.
+The host ports have lane writes (``w_lanes``, all ones unless driven): a host can write one
+16-bit lane of a wide row.
 """
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from edgetrain.hw.buffers.memport import MemoryPortSignature, SRAMBuffer
+from edgetrain.hw.buffers.kinds import Buffer
+from edgetrain.hw.buffers.memport import SRAMBuffer
 from edgetrain.hw.config import AcceleratorConfig
-from .conv import ConvEngine, port_shapes
-from .updater import master_depth
+from .conv import ConvEngine
 
 __all__ = ["ConvEngineTile"]
 
-def _depth(cfg, name):
-    if name == "mst":
-        return master_depth(cfg)
-    return getattr(cfg, {"act": "input_depth", "wgt": "weight_depth",
-                         "out": "output_depth"}[name])
 
-
-def _sram(name, depth, data_bits):
+def _sram(buffer, depth, data_bits):
     return SRAMBuffer(depth=depth, data_bits=data_bits, lane_writes=True)
 
 
 class ConvEngineTile(wiring.Component):
     """A ``ConvEngine`` with its buffers; ``host_*`` ports reach the buffers while idle.
 
-    ``buffer_factory(name, depth, data_bits)`` builds each buffer (``name`` is ``"act"``,
-    ``"wgt"``, ``"out"`` or ``"mst"``) with lane writes (its port has ``w_lanes``); the default
-    builds ``SRAMBuffer(lane_writes=True)``. ``desc``, ``grad``,
-    ``busy``, ``error`` and ``counters`` are the engine's (see ``ConvEngine``).
+    ``buffer_factory(buffer, depth, data_bits)`` builds each buffer (``buffer`` a ``Buffer``,
+    ``depth`` and ``data_bits`` its ``depth`` and ``row_bits`` of the config) with lane writes
+    (its port has ``w_lanes``); the default builds ``SRAMBuffer(lane_writes=True)``.
+    ``desc``, ``grad``, ``busy``, ``error`` and ``counters`` are the engine's (see
+    ``ConvEngine``).
     """
 
     def __init__(self, *, config, buffer_factory=_sram):
@@ -47,10 +43,9 @@ class ConvEngineTile(wiring.Component):
         self._factory = buffer_factory
         self._engine = ConvEngine(config=config)
         members = {k: v for k, v in self._engine.signature.members.items()
-                   if k not in port_shapes(config)}
-        hosts = {f"host_{name}": In(MemoryPortSignature(addr_bits=a, data_bits=d,
-                                                        lane_writes=True))
-                 for name, (a, d) in port_shapes(config).items()}
+                   if k not in {b.port_name for b in Buffer}}
+        hosts = {f"host_{b.port_name}": In(b.port_signature(config, lane_writes=True))
+                 for b in Buffer}
         super().__init__({**members, **hosts})
 
     @property
@@ -70,9 +65,9 @@ class ConvEngineTile(wiring.Component):
         # descriptor handshake reads.
         owner = Signal()
         m.d.sync += owner.eq((eng.desc.valid & eng.desc.ready) | (owner & eng.busy))
-        for name, (_, data_bits) in port_shapes(self._cfg).items():
-            depth = _depth(self._cfg, name)
-            buf = self._factory(name, depth, data_bits)
+        for b in Buffer:
+            name = b.port_name
+            buf = self._factory(b, b.depth(self._cfg), b.row_bits(self._cfg))
             if not getattr(buf.port.signature, "lane_writes", False):
                 raise TypeError(f"buffer_factory built {name!r} without lane writes: its port "
                                 f"needs w_lanes (e.g. SRAMBuffer(..., lane_writes=True))")

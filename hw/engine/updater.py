@@ -22,35 +22,19 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from edgetrain.hw.buffers.memport import MemoryPortSignature
+from edgetrain.hw.buffers.kinds import Buffer, master_depth, master_rows_per_block
 from edgetrain.hw.common.constmul import times_constant
 from edgetrain.hw.common.fanout import broadcast
 from edgetrain.hw.config import AcceleratorConfig
 from .descriptor import DescriptorLayout
 from .sgd import SGDUpdate
 
-__all__ = ["WeightUpdater", "master_lanes", "master_rows_per_block", "master_depth",
-           "master_port_shape"]
-
-
-def master_lanes(cfg):
-    """Return the weights (64-bit lanes) in one master-buffer row."""
-    return cfg.update_lanes or cfg.tn
-
-
-def master_rows_per_block(cfg):
-    """Return the master-buffer rows of one T x T weight block."""
-    return cfg.tm * cfg.tn // master_lanes(cfg)
-
-
-def master_depth(cfg):
-    """Return the rows of the master buffer (every weight row's block)."""
-    return cfg.weight_depth * master_rows_per_block(cfg)
+__all__ = ["WeightUpdater", "master_depth", "master_port_shape"]
 
 
 def master_port_shape(cfg):
-    """Return ``(addr_bits, data_bits)`` of the master-weight buffer port."""
-    return (max(1, (master_depth(cfg) - 1).bit_length()), 64 * master_lanes(cfg))
+    """Return ``(addr_bits, data_bits)`` of the master-weight buffer port (``Buffer.MST``)."""
+    return Buffer.MST.addr_bits(cfg), Buffer.MST.row_bits(cfg)
 
 
 class WeightUpdater(wiring.Component):
@@ -67,12 +51,11 @@ class WeightUpdater(wiring.Component):
         if not isinstance(config, AcceleratorConfig):
             raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
         self._cfg = config
-        addr_bits, data_bits = master_port_shape(config)
         super().__init__({
             "grad": In(stream.Signature(grad_layout)),
             "desc": In(DescriptorLayout(config)),
             "start": In(1),
-            "mst": Out(MemoryPortSignature(addr_bits=addr_bits, data_bits=data_bits)),
+            "mst": Out(Buffer.MST.port_signature(config)),
             "busy": Out(1),
             "saturations": Out(32),
         })

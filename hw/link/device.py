@@ -1,44 +1,44 @@
 """The board-independent device: UART, host bridge, registers, memory map, engine, LEDs.
 
 ``DeviceCore`` is what a board top instantiates and what the bridge testbench simulates. The
-conv engine (``hw.engine_top.ConvEngineTile``) plugs in as registers (the descriptor and the
-counters windows, START, busy and the descriptor error in STATUS) and memory regions (its
-three buffers); region 0 is a plain 16-bit memory standing in for the DRAM.
+conv engine (``hw.engine.tile.ConvEngineTile``) plugs in as registers (the descriptor and
+the counters windows, START, busy and the descriptor error in STATUS) and memory regions (one
+per ``Buffer``); region 0 is a plain 16-bit memory standing in for the DRAM.
 """
 
 from amaranth.hdl import Module, Signal, Cat
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.buffers.memport import SRAMBuffer
 from edgetrain.hw.config import AcceleratorConfig
-from edgetrain.hw.engine.conv import port_shapes
 from edgetrain.hw.engine.tile import ConvEngineTile
 from .bridge import HostBridge, Status
 from .memmap import HostMemoryMap, Region
 from .registers import REG_COUNT, RegisterBank, info_word
 from .uart import UartRx, UartTx, check_divisor
 
-__all__ = ["DeviceCore", "STATUS_BITS", "device_regions"]
+__all__ = ["DeviceCore", "STATUS_WORD", "device_regions"]
 
-# The STATUS frame's word: engine flags, then the bridge's error bookkeeping.
-STATUS_BITS = {"busy": 0, "done": 1, "bad_access": 2, "engine_error": 3, "last_error": 4,
-               "frame_errors": 16}
-_DEPTH = {"act": "input_depth", "wgt": "weight_depth", "out": "output_depth"}
+#: The STATUS frame's word: engine flags, then the bridge's error bookkeeping.
+STATUS_WORD = data.FlexibleLayout(32, {
+    "busy": data.Field(1, 0), "done": data.Field(1, 1), "bad_access": data.Field(1, 2),
+    "engine_error": data.Field(1, 3), "last_error": data.Field(Status, 4),
+    "frame_errors": data.Field(16, 16)})
 
 
 def device_regions(config, *, dram_depth, engine):
     """Return the memory ``Region`` list of a device (region i starts at word i << 20).
 
-    Region 0 is the DRAM stand-in; then one region per engine buffer port, in the engine's
-    order (with lane writes, as the tile's host ports have). A buffer's depth is its config
-    field, or its whole address range otherwise.
+    Region 0 is the DRAM stand-in (``"dram"``); then, with ``engine``, one region per
+    ``Buffer`` in its order, named ``Buffer.port_name``, of the buffer's depth and row width,
+    with lane writes as the tile's host ports have.
     """
     regions = [Region("dram", depth=dram_depth, data_bits=16)]
     if engine:
-        regions += [Region(name, data_bits=bits, lane_writes=True,
-                           depth=getattr(config, _DEPTH[name]) if name in _DEPTH else 1 << a)
-                    for name, (a, bits) in port_shapes(config).items()]
+        regions += [Region(b.port_name, depth=b.depth(config), data_bits=b.row_bits(config),
+                           lane_writes=True) for b in Buffer]
     return regions
 
 
@@ -96,9 +96,12 @@ class DeviceCore(wiring.Component):
         wiring.connect(m, mmap.dram, dram.port)
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
         busy, done, error = self._engine(m, bridge, mmap)
-        m.d.comb += bridge.status.eq(Cat(busy, done, mmap.bad_access, error,
-                                         bridge.last_error.as_value(), Signal(9),
-                                         bridge.frame_errors))
+        status = Signal(STATUS_WORD)
+        m.d.comb += [status.busy.eq(busy), status.done.eq(done),
+                     status.bad_access.eq(mmap.bad_access), status.engine_error.eq(error),
+                     status.last_error.eq(bridge.last_error),
+                     status.frame_errors.eq(bridge.frame_errors),
+                     bridge.status.eq(status)]
         heartbeat = Signal(self._heartbeat_bits)
         m.d.sync += heartbeat.eq(heartbeat + 1)
         m.d.comb += self.leds.eq(Cat(heartbeat[-1], bridge.busy,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgetrain.hw.buffers.lanes import pack_lanes, unpack_lanes
 from edgetrain.hw.dma import layout as lay
 from edgetrain.hw.dma import program as prog
 from edgetrain.sim.golden.conv import bp_weights
@@ -32,14 +33,13 @@ class DMACase:
 
 def rows_to_ints(rows):
     """Pack ``[n, lanes]`` int16 rows into integers, lane ``j`` in bits ``16j..``."""
-    u = np.asarray(rows).astype(np.uint16).astype(object)
-    return [sum(int(v) << (16 * j) for j, v in enumerate(r)) for r in u]
+    return [pack_lanes(r) for r in np.asarray(rows)]
 
 
 def ints_to_rows(values, lanes):
     """Unpack row integers into ``[n, lanes]`` int16."""
-    return np.array([[(v >> (16 * j)) & 0xFFFF for j in range(lanes)] for v in values],
-                    dtype=np.uint16).view(np.int16)
+    return np.array([unpack_lanes(v, lanes, signed=True) for v in values],
+                    dtype=np.int16)
 
 
 def _rows_dict(rows, start):

@@ -1,7 +1,7 @@
 """What the conv engine must produce for one tile, from ``conv`` and ``numerics`` only.
 
 Also the buffer images: ``pack_rows`` / ``unpack_rows`` convert tensors to and from the row
-layouts of ``hw.engine_desc`` (T lanes of int16 per activation/output row, T x T lanes per
+layouts of ``hw.engine.descriptor`` (T lanes of int16 per activation/output row, T x T lanes per
 weight row), and ``random_case`` draws a random layer with data and requantization settings
 for the testbenches.
 """
@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgetrain.hw.buffers.kinds import MASTER_WORD_BITS
+from edgetrain.hw.buffers.lanes import LANE_BITS, pack_lanes, unpack_lanes
 from edgetrain.hw.engine.descriptor import LayerShape, buffer_rows
 from edgetrain.sim.golden import conv, numerics
 
 __all__ = ["EngineCase", "pack_rows", "pack_weight_rows", "unpack_rows", "expected",
            "useful_macs", "grad_blocks", "pack_master_rows", "unpack_master_rows",
            "unpack_gradient_rows", "random_layer", "random_case", "MODES_SEED"]
-
-_MASK16 = (1 << 16) - 1
 
 
 def _pad_channels(a, t, axis):
@@ -27,22 +27,12 @@ def _pad_channels(a, t, axis):
     return np.pad(a.astype(np.int64), widths)
 
 
-def pack_rows(a, t, lane_bits=16):
-    """Return the buffer rows (ints) of activation-like tensor ``a [N, C, H, W]``."""
+def pack_rows(a, t):
+    """Return the ``ACT``/``OUT`` buffer rows (ints) of activation-like ``a [N, C, H, W]``."""
     p = _pad_channels(np.asarray(a), t, 1)
     n, c, h, w = p.shape
     lanes = p.reshape(n, c // t, t, h, w).transpose(0, 1, 3, 4, 2).reshape(-1, t)
-    return [sum((int(v) & _MASK16) << (lane_bits * j) for j, v in enumerate(row))
-            for row in lanes]
-
-
-def pack_weight_rows(w, t):
-    """Return the weight buffer rows (ints) of ``w [M, C, K, K]``."""
-    p = _pad_channels(_pad_channels(np.asarray(w), t, 0), t, 1)
-    m, c, k, _ = p.shape
-    blocks = p.reshape(m // t, t, c // t, t, k, k).transpose(0, 2, 4, 5, 1, 3)
-    return [sum((int(v) & _MASK16) << (16 * q) for q, v in enumerate(row))
-            for row in blocks.reshape(-1, t * t)]
+    return [pack_lanes(row) for row in lanes]
 
 
 def _blocks(a, t):
@@ -52,16 +42,21 @@ def _blocks(a, t):
     return p.reshape(m // t, t, c // t, t, k, k).transpose(0, 2, 4, 5, 1, 3).reshape(-1, t, t)
 
 
+def pack_weight_rows(w, t):
+    """Return the ``WGT`` buffer rows (ints) of ``w [M, C, K, K]``."""
+    return [pack_lanes(block.reshape(-1)) for block in _blocks(w, t)]
+
+
 def pack_master_rows(master, velocity, t, lanes):
-    """Return master-buffer rows for ``update_lanes = lanes``: ``lanes`` x (master, velocity).
+    """Return ``MST`` buffer rows for ``update_lanes = lanes``: ``lanes`` x (master, velocity).
 
     Block lane ``q = i * T + j`` (output channel ``i``, input channel ``j``) is in row
     ``block * (T*T/lanes) + q // lanes``, bits ``64 (q % lanes)``: master low, velocity high.
     """
     mb, vb = _blocks(master, t).reshape(-1, lanes), _blocks(velocity, t).reshape(-1, lanes)
-    mask = (1 << 32) - 1
-    return [sum(((int(w) & mask) | (int(v) & mask) << 32) << (64 * q)
-                for q, (w, v) in enumerate(zip(mrow, vrow)))
+    half = MASTER_WORD_BITS // 2
+    return [pack_lanes([pack_lanes((w, v), half) for w, v in zip(mrow, vrow)],
+                       MASTER_WORD_BITS)
             for mrow, vrow in zip(mb, vb)]
 
 
@@ -73,39 +68,33 @@ def _unblock(lanes_flat, shape, t):
     return b.transpose(0, 4, 1, 5, 2, 3).reshape(mt * t, ct * t, k, k)
 
 
-def _signed(v, bits):
-    return v - (1 << bits) if v >> (bits - 1) else v
-
-
 def unpack_master_rows(rows, shape, t, lanes):
     """Return (master, velocity) ``[ceil(M/T)*T, ceil(C/T)*T, K, K]`` from master rows."""
-    words = [(v >> (64 * q)) & ((1 << 64) - 1) for v in rows for q in range(lanes)]
-    return (_unblock([_signed(w & 0xFFFFFFFF, 32) for w in words], shape, t),
-            _unblock([_signed(w >> 32, 32) for w in words], shape, t))
+    half = MASTER_WORD_BITS // 2
+    pairs = [unpack_lanes(word, 2, half, signed=True) for v in rows
+             for word in unpack_lanes(v, lanes, MASTER_WORD_BITS)]
+    return (_unblock([w for w, _ in pairs], shape, t),
+            _unblock([v for _, v in pairs], shape, t))
 
 
 def unpack_gradient_rows(rows, shape, t):
     """Return the accumulators ``[ceil(M/T)*T, ceil(C/T)*T, K, K]`` that ``update_lanes``
     0 writes: T per row (row ``block * T + i``, lane ``j``), each a signed 64-bit word."""
-    words = [_signed((v >> (64 * j)) & ((1 << 64) - 1), 64) for v in rows for j in range(t)]
+    words = [w for v in rows for w in unpack_lanes(v, t, MASTER_WORD_BITS, signed=True)]
     return _unblock(words, shape, t)
 
 
 def unpack_rows(rows, shape, t):
-    """Return (data, mask) ``[N, ceil(C/T)*T, H, W]`` from output buffer rows."""
+    """Return (data, mask) ``[N, ceil(C/T)*T, H, W]`` from ``OUT`` buffer rows."""
     n, c, h, w = shape
     ct = -(-c // t)
-    data = np.zeros((n, ct, h, w, t), dtype=np.int64)
-    mask = np.zeros_like(data)
-    flat_d, flat_m = data.reshape(-1, t), mask.reshape(-1, t)
-    for r, v in enumerate(rows[:n * ct * h * w]):
-        for j in range(t):
-            lane = (v >> (16 * j)) & _MASK16
-            flat_d[r, j] = lane - (1 << 16) if lane >> 15 else lane
-            flat_m[r, j] = (v >> (16 * t + j)) & 1
+    count = n * ct * h * w
+    data = np.array([unpack_lanes(v, t, signed=True) for v in rows[:count]], dtype=np.int64)
+    mask = np.array([unpack_lanes(v >> (LANE_BITS * t), t, 1) for v in rows[:count]],
+                    dtype=np.int64)
     fix = (0, 1, 4, 2, 3)
-    return (data.transpose(fix).reshape(n, ct * t, h, w),
-            mask.transpose(fix).reshape(n, ct * t, h, w))
+    return tuple(a.reshape(n, ct, h, w, t).transpose(fix).reshape(n, ct * t, h, w)
+                 for a in (data, mask))
 
 
 @dataclass
@@ -190,9 +179,7 @@ def random_layer(rng, cfg, *, max_cycles=None, max_size=None, max_channels=None)
                          w=int(rng.integers(max(k, 2), size_cap + 1)),
                          m=int(rng.integers(1, chan_cap + 1)), k=k,
                          stride=int(rng.integers(1, 3)), pad=int(rng.integers(0, k // 2 + 1)))
-        rows = buffer_rows(cfg, lay)
-        if (rows["act"] > cfg.input_depth or rows["weight"] > cfg.weight_depth or
-                rows["out"] > cfg.output_depth):
+        if any(rows > buffer.depth(cfg) for buffer, rows in buffer_rows(cfg, lay).items()):
             continue
         ct, mt = -(-lay.c // t), -(-lay.m // t)
         cycles = lay.n * ct * mt * max(lay.out_h * lay.out_w, lay.h * lay.w) * k * k

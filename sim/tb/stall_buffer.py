@@ -10,6 +10,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.buffers.memport import MemoryPortSignature, SRAMBuffer
 
 __all__ = ["StallingBuffer", "stalling_factory"]
@@ -41,7 +42,10 @@ class StallingBuffer(wiring.Component):
         return m
 
 
-def stalling_factory(name, depth, data_bits):
-    """``ConvEngineTile`` buffer factory: a differently seeded ``StallingBuffer`` per buffer."""
-    seeds = {"act": 0xACE1, "wgt": 0x1D2C, "out": 0x0B5E, "mst": 0x7A11}
-    return StallingBuffer(depth=depth, data_bits=data_bits, seed=seeds[name])
+_SEEDS = {Buffer.ACT: 0xACE1, Buffer.WGT: 0x1D2C, Buffer.OUT: 0x0B5E, Buffer.MST: 0x7A11}
+
+
+def stalling_factory(buffer, depth, data_bits):
+    """``ConvEngineTile`` buffer factory: a differently seeded ``StallingBuffer`` per
+    ``Buffer``."""
+    return StallingBuffer(depth=depth, data_bits=data_bits, seed=_SEEDS[buffer])

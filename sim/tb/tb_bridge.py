@@ -1,4 +1,4 @@
-"""cocotb tests of the UART host bridge (``boards.core.DeviceCore``) through the host client.
+"""cocotb tests of the UART host bridge (``hw.link.device.DeviceCore``) through the host client.
 
 The client is ``firmware.bridge_client.BridgeClient``, the same code that drives a board; only
 its transport differs: ``UartTransport`` wraps cocotbext-uart's ``UartSource``/``UartSink``.
@@ -26,12 +26,19 @@ from edgetrain.firmware.bridge_client import (
     Status,
     encode_request)
 from edgetrain.firmware.bridge_device import BridgeDevice
+from edgetrain.hw.buffers import Buffer, pack_lanes, unpack_lanes
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.conv import CounterLayout
 from edgetrain.hw.engine.descriptor import LayerShape, descriptor_fields, pack_descriptor
-from edgetrain.hw.link.device import STATUS_BITS, device_regions
+from edgetrain.hw.link.device import STATUS_WORD, device_regions
 from edgetrain.hw.link.memmap import REGION_BITS, map_words
-from edgetrain.hw.link.registers import DEVICE_ID, REG_COUNT, Register, decode_info, decode_layout
+from edgetrain.hw.link.registers import (
+    DEVICE_ID,
+    REG_COUNT,
+    Register,
+    decode_info,
+    decode_layout,
+    decode_word)
 from edgetrain.sim.reference import engine as ref
 
 PARAMS = json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))
@@ -84,9 +91,7 @@ async def setup(dut):
 
 
 def status_fields(word):
-    return {name: word >> bit & (0xFFFF if name == "frame_errors" else
-                                 7 if name == "last_error" else 1)
-            for name, bit in STATUS_BITS.items()}
+    return decode_word(STATUS_WORD, word)
 
 
 @cocotb.test()
@@ -130,7 +135,7 @@ async def registers_memory_start(dut):
         if not fields["busy"]:
             break
     assert fields == {"busy": 0, "done": 1, "bad_access": 0, "engine_error": 0,
-                      "last_error": Status.OK.value, "frame_errors": 0}
+                      "last_error": Status.OK, "frame_errors": 0}
 
 
 async def expect_status(client, frame, status):
@@ -192,7 +197,7 @@ async def bad_frames(dut):
     fields = status_fields(await client.status())
     assert fields["bad_access"] == 0
     assert fields["frame_errors"] == errors
-    assert fields["last_error"] == Status.TIMEOUT.value
+    assert fields["last_error"] == Status.TIMEOUT
     assert int(dut.leds.value) >> 2 & 1, "error LED must be lit after a bad frame"
     try:
         await client.read_mem(depth, 1)
@@ -216,8 +221,9 @@ async def memory_regions(dut):
         await device.write_rows(r.name, rows, base)
         lane = rng.randrange(r.lanes)                 # a single-lane write keeps the others
         await client.write_mem(index << REGION_BITS | r.word(base + 1, lane), [0xBEEF])
-        mask = (0xFFFF << 16 * lane) & ((1 << r.data_bits) - 1)
-        rows[1] = rows[1] & ~mask | (0xBEEF << 16 * lane) & mask
+        lanes = unpack_lanes(rows[1], r.lanes)
+        lanes[lane] = 0xBEEF
+        rows[1] = pack_lanes(lanes) & ((1 << r.data_bits) - 1)
         assert await device.read_rows(r.name, 3, base) == rows, r.name
     assert status_fields(await client.status())["bad_access"] == 0
     partial = [(i, r) for i, r in enumerate(REGIONS) if r.lanes < 1 << r.lane_bits]
@@ -234,8 +240,7 @@ async def memory_regions(dut):
 
 
 def decode_counters(value):
-    return {name: value >> f.offset & ((1 << f.width) - 1)
-            for name, f in CounterLayout(CONFIG)}
+    return decode_word(CounterLayout(CONFIG), value)
 
 
 @cocotb.test(skip=CONFIG is None)
@@ -250,8 +255,8 @@ async def engine_through_bridge(dut):
                         ("bp", LayerShape(n=1, c=2, h=5, w=4, m=3, k=3, stride=2, pad=1))):
         case = ref.random_case(rng, CONFIG, mode, layer=layer)
         operand = case.x if mode == "fp" else case.dy
-        await device.write_rows("act", ref.pack_rows(operand, t))
-        await device.write_rows("wgt", ref.pack_weight_rows(case.w, t))
+        await device.write_rows(Buffer.ACT, ref.pack_rows(operand, t))
+        await device.write_rows(Buffer.WGT, ref.pack_weight_rows(case.w, t))
         out_shape = ((layer.n, layer.m, layer.out_h, layer.out_w) if mode == "fp"
                      else (layer.n, layer.c, layer.h, layer.w))
         n_out = out_shape[0] * -(-out_shape[1] // t) * out_shape[2] * out_shape[3]
@@ -259,9 +264,9 @@ async def engine_through_bridge(dut):
                                    stochastic=case.rounding == "stochastic", key=case.key,
                                    relu=case.relu)
         status = await device.run(pack_descriptor(CONFIG, fields))
-        assert status_fields(status)["bad_access"] == 0
+        assert status["bad_access"] == 0 and status["engine_error"] == 0
         want = ref.expected(case)
-        data, mask = ref.unpack_rows(await device.read_rows("out", n_out), out_shape, t)
+        data, mask = ref.unpack_rows(await device.read_rows(Buffer.OUT, n_out), out_shape, t)
         c = out_shape[1]
         assert np.array_equal(data[:, :c], want["data"]), f"{mode}: output data differ"
         assert np.array_equal(mask[:, :c], want["mask"]), f"{mode}: ReLU mask differs"

@@ -26,6 +26,7 @@ from cocotbext.axi import AxiBus, AxiRam
 
 from edgetrain.hw.dma import layout as lay
 from edgetrain.hw.dma.descriptor import Descriptor, descriptor_layout
+from edgetrain.hw.dma.reshape import STATUS_LAYOUT
 from edgetrain.sim.reference.dma_cases import KINDS, random_case
 
 P = {"data_bits": 64, "buf_depth": 512, "max_burst_beats": 256, "seed": 1, "cases": 12,
@@ -33,7 +34,6 @@ P = {"data_bits": 64, "buf_depth": 512, "max_burst_beats": 256, "seed": 1, "case
      "max_outstanding_reads": 4,
      **json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))}
 MEM_BYTES = P.get("mem_bytes", 1 << 16)
-STATUS_BITS = ("busy", "err_zero", "err_align", "err_bounds", "err_length", "err_resp")
 
 
 def _pauses(rng, prob):
@@ -233,9 +233,9 @@ class DMABench:
         limit = timeout or 40 * desc.dram_beats * self.lanes + 2000
         for _ in range(limit):
             await FallingEdge(dut.clk)
-            status = int(dut.status.value)
-            if not status & 1 and int(dut.desc__ready.value):
-                return {name: (status >> i) & 1 for i, name in enumerate(STATUS_BITS)}
+            status = STATUS_LAYOUT.from_bits(int(dut.status.value))
+            if not status.busy and int(dut.desc__ready.value):
+                return {name: status[name] for name, _ in STATUS_LAYOUT}
         raise AssertionError(f"DMA did not return to idle within {limit} cycles: {desc}")
 
     async def clear(self):

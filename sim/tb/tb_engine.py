@@ -18,26 +18,14 @@ import os
 
 import cocotb
 import numpy as np
-from amaranth.hdl import Shape
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
+from edgetrain.hw.buffers import Buffer
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.conv import CounterLayout, GradLayout
 from edgetrain.hw.engine.descriptor import LayerShape, descriptor_fields, pack_descriptor
 from edgetrain.sim.reference import engine as ref
-
-
-def _field(value, layout, name, index=None):
-    f = layout[name]
-    if index is None:
-        shape, off = Shape.cast(f.shape), f.offset
-    else:
-        shape = Shape.cast(f.shape.elem_shape)
-        off = f.offset + index * shape.width
-    width, signed = shape.width, shape.signed
-    v = (value >> off) & ((1 << width) - 1)
-    return v - (1 << width) if signed and v >> (width - 1) else v
 
 
 class EngineHost:
@@ -52,41 +40,43 @@ class EngineHost:
         dut.rst.value = 1
         dut.desc__valid.value = 0
         dut.grad__ready.value = 1
-        for name in ("act", "wgt", "out", "mst"):
+        for buffer in Buffer:
             for sig in ("r_en", "w_en", "r_last", "addr", "w_data"):
-                getattr(dut, f"host_{name}__{sig}").value = 0
-            lanes = getattr(dut, f"host_{name}__w_lanes")
+                self._port(buffer, sig).value = 0
+            lanes = self._port(buffer, "w_lanes")
             lanes.value = (1 << len(lanes)) - 1         # whole-row writes
         for _ in range(3):
             await RisingEdge(dut.clk)
         dut.rst.value = 0
         await FallingEdge(dut.clk)
 
-    def _port(self, name, sig):
-        return getattr(self.dut, f"host_{name}__{sig}")
+    def _port(self, buffer, sig):
+        return getattr(self.dut, f"host_{buffer.port_name}__{sig}")
 
-    async def _accepted(self, name):
-        """Wait until the request now presented on ``host_<name>`` is accepted."""
-        while not int(self._port(name, "ready").value):
+    async def _accepted(self, buffer):
+        """Wait until the request now presented on ``buffer``'s host port is accepted."""
+        while not int(self._port(buffer, "ready").value):
             await FallingEdge(self.dut.clk)
         await FallingEdge(self.dut.clk)
 
-    async def write_rows(self, name, rows, base=0):
-        self._port(name, "w_en").value = 1
+    async def write_rows(self, buffer, rows, base=0):
+        """Write the integer ``rows`` of ``Buffer`` ``buffer`` from row ``base`` on."""
+        self._port(buffer, "w_en").value = 1
         for a, v in enumerate(rows):
-            self._port(name, "addr").value = base + a
-            self._port(name, "w_data").value = int(v)
-            await self._accepted(name)
-        self._port(name, "w_en").value = 0
+            self._port(buffer, "addr").value = base + a
+            self._port(buffer, "w_data").value = int(v)
+            await self._accepted(buffer)
+        self._port(buffer, "w_en").value = 0
 
-    async def read_rows(self, name, count, base=0):
+    async def read_rows(self, buffer, count, base=0):
+        """Return ``count`` integer rows of ``Buffer`` ``buffer`` from row ``base`` on."""
         out = []
-        self._port(name, "r_en").value = 1
+        self._port(buffer, "r_en").value = 1
         for a in range(count):
-            self._port(name, "addr").value = base + a
-            await self._accepted(name)
-            out.append(int(self._port(name, "r_data").value))
-        self._port(name, "r_en").value = 0
+            self._port(buffer, "addr").value = base + a
+            await self._accepted(buffer)
+            out.append(int(self._port(buffer, "r_data").value))
+        self._port(buffer, "r_en").value = 0
         return out
 
     async def run(self, fields):
@@ -102,10 +92,8 @@ class EngineHost:
             ready = 1 if not self.backpressure else int(self.rng.random() < 0.7)
             dut.grad__ready.value = ready
             if ready and int(dut.grad__valid.value):
-                v = int(dut.grad__payload.value)
-                beats.append((_field(v, layout, "addr"),
-                              [_field(v, layout, "acc", q)
-                               for q in range(self.cfg.tm * self.cfg.tn)]))
+                beat = layout.from_bits(int(dut.grad__payload.value))
+                beats.append((beat.addr, [beat.acc[q] for q in range(len(beat.acc))]))
             await FallingEdge(dut.clk)
             cycles += 1
             assert cycles < limit, f"engine still busy after {cycles} cycles"
@@ -118,30 +106,32 @@ class EngineHost:
                 f["kernel"] ** 2)
 
     def counters(self):
-        v, lay = int(self.dut.counters.value), CounterLayout(self.cfg)
-        return {name: _field(v, lay, name) for name, _ in lay}
+        lay = CounterLayout(self.cfg)
+        view = lay.from_bits(int(self.dut.counters.value))
+        return {name: view[name] for name, _ in lay}
 
 
 async def run_case(host, case):
     """Run ``case`` on the engine; return a result dict (``ok``, ``error``, counters)."""
     cfg, t, lay = host.cfg, host.cfg.tm, case.layer
     if case.mode == "fp":
-        await host.write_rows("act", ref.pack_rows(case.x, t))
-        await host.write_rows("wgt", ref.pack_weight_rows(case.w, t))
+        await host.write_rows(Buffer.ACT, ref.pack_rows(case.x, t))
+        await host.write_rows(Buffer.WGT, ref.pack_weight_rows(case.w, t))
     elif case.mode == "bp":
-        await host.write_rows("act", ref.pack_rows(case.dy, t))
-        await host.write_rows("wgt", ref.pack_weight_rows(case.w, t))
+        await host.write_rows(Buffer.ACT, ref.pack_rows(case.dy, t))
+        await host.write_rows(Buffer.WGT, ref.pack_weight_rows(case.w, t))
     else:
-        await host.write_rows("act", ref.pack_rows(case.x, t))
-        await host.write_rows("out", ref.pack_rows(case.dy, t))
+        await host.write_rows(Buffer.ACT, ref.pack_rows(case.x, t))
+        await host.write_rows(Buffer.OUT, ref.pack_rows(case.dy, t))
     if case.mode == "update":
-        await host.write_rows("mst", _master_image(host, case))
+        await host.write_rows(Buffer.MST, _master_image(host, case))
     out_shape = ((lay.n, lay.m, lay.out_h, lay.out_w) if case.mode == "fp"
                  else (lay.n, lay.c, lay.h, lay.w))
     n_out = out_shape[0] * -(-out_shape[1] // t) * out_shape[2] * out_shape[3]
     if case.mode in ("fp", "bp"):
-        junk = [int(host.rng.integers(0, 1 << min(62, 17 * t))) for _ in range(n_out)]
-        await host.write_rows("out", junk)
+        junk = [int(host.rng.integers(0, 1 << min(62, Buffer.OUT.row_bits(cfg))))
+                for _ in range(n_out)]
+        await host.write_rows(Buffer.OUT, junk)
     fields = descriptor_fields(cfg, case.mode, lay, shift=case.shift,
                                stochastic=case.rounding == "stochastic", key=case.key,
                                relu=case.relu, **case.sgd)
@@ -156,7 +146,7 @@ async def run_case(host, case):
     elif case.mode == "update":
         errors += await _check_update(host, case, beats, cnt, want)
     else:
-        rows = await host.read_rows("out", n_out)
+        rows = await host.read_rows(Buffer.OUT, n_out)
         errors += _check_outputs(rows, out_shape, t, want)
         if cnt["saturations"] != want["saturations"]:
             errors.append(f"saturations {cnt['saturations']} != {want['saturations']}")
@@ -191,7 +181,8 @@ def _master_image(host, case):
     if lanes:
         return ref.pack_master_rows(case.master, case.velocity, t, lanes)
     rows = len(ref.pack_master_rows(case.master, case.velocity, t, t))
-    return [int.from_bytes(host.rng.bytes(8 * t), "little") for _ in range(rows)]
+    return [int.from_bytes(host.rng.bytes(Buffer.MST.row_bits(host.cfg) // 8), "little")
+            for _ in range(rows)]
 
 
 def _mismatches(name, got, exp, lay):
@@ -210,7 +201,7 @@ def _mismatches(name, got, exp, lay):
 async def _check_update(host, case, beats, cnt, want):
     t, lay, lanes = host.cfg.tm, case.layer, host.cfg.update_lanes
     shape = (lay.m, lay.c, lay.k, lay.k)
-    rows = await host.read_rows("mst", len(_master_image(host, case)))
+    rows = await host.read_rows(Buffer.MST, len(_master_image(host, case)))
     errors = [f"{len(beats)} grad beats left the engine in UPDATE mode"] if beats else []
     if lanes == 0:
         # No SGD unit: the buffer holds the exact batch-summed WU accumulators.
