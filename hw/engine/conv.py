@@ -280,9 +280,10 @@ class ConvEngine(wiring.Component):
         bp = broadcast(m, platform, bp_q, name="operand_bp")
         # Register the rows as they leave the block RAMs (their clock-to-out is slow), then
         # select and mask them into the multipliers' input registers.
-        ports = (self.wgt, self.act, self.out)
-        w_row, x_row, dy_row = (Signal.like(p.r_data, name=f"{n}_row")
-                                for p, n in zip(ports, ("wgt", "act", "out")))
+        buffers = (Buffer.WGT, Buffer.ACT, Buffer.OUT)
+        ports = tuple(getattr(self, b.port_name) for b in buffers)
+        w_row, x_row, dy_row = (Signal.like(p.r_data, name=f"{b.port_name}_row")
+                                for p, b in zip(ports, buffers))
         if self._cfg.pipeline == "deep":
             d_valid, d_tap = Signal(), Signal.like(l_tap)
             m.d.sync += [d_valid.eq(l_valid), d_tap.eq(l_tap)]

@@ -55,7 +55,7 @@ class WeightUpdater(wiring.Component):
             "grad": In(stream.Signature(grad_layout)),
             "desc": In(DescriptorLayout(config)),
             "start": In(1),
-            "mst": Out(Buffer.MST.port_signature(config)),
+            Buffer.MST.port_name: Out(Buffer.MST.port_signature(config)),
             "busy": Out(1),
             "saturations": Out(32),
         })

@@ -14,8 +14,13 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
-from edgetrain.hw.buffers.edram import check_bank, live_threshold, periodic_interval, time_bits
-from edgetrain.hw.config import REFRESH_POLICIES
+from edgetrain.hw.buffers.edram import (
+    REFRESH_POLICIES,
+    check_bank,
+    live_threshold,
+    periodic_interval,
+    time_bits)
+from edgetrain.hw.buffers.lanes import pack_lanes
 from edgetrain.sim.golden.numerics import mix32
 
 __all__ = ["Access", "ReadOutcome", "TraceOutcome", "EDRAMModel", "decay_pattern",
@@ -25,9 +30,7 @@ __all__ = ["Access", "ReadOutcome", "TraceOutcome", "EDRAMModel", "decay_pattern
 def decay_pattern(addr, now, data_bits):
     """Return the non-zero XOR pattern of a decayed read of ``addr`` at cycle ``now``."""
     seed = ((addr & 0xFFFF) << 16) | (now & 0xFFFF)
-    value = 0
-    for k in range((data_bits + 31) // 32):
-        value |= mix32(seed ^ k) << (32 * k)
+    value = pack_lanes([mix32(seed ^ k) for k in range((data_bits + 31) // 32)], 32)
     return (value & ((1 << data_bits) - 1)) | 1
 
 
