@@ -36,14 +36,14 @@ bench-fast: $(STAMP)
 bench: bench-fast
 	$(BIN)/edgetrain bench dma --rtl --rtl-tiles 1000 --simulator verilator --json out/bench/dma-rtl.json
 	$(BIN)/edgetrain bench engine --json out/bench/engine.json
-	$(BIN)/python scripts/bench_update_lanes.py --lanes 1,2,8 --json out/bench/update-lanes.json
+	$(BIN)/edgetrain bench update-lanes --lanes 1,2,8 --json out/bench/update-lanes.json
 
 # Place and route on ECP5-85F / iCE40 through YoWASP: long (the 8x8 engine takes hours here).
 bench-synth: $(STAMP)
 	$(BIN)/edgetrain bench units --json out/bench/units.json
-	$(BIN)/python scripts/synth_units.py --json out/bench/synth-units.json
-	$(BIN)/python scripts/synth_engine.py -o out/bench/synth-engine
-	$(BIN)/python -m edgetrain.boards.bench_build -o out/bench/boards
+	$(BIN)/edgetrain bench synth-units --json out/bench/synth-units.json
+	$(BIN)/edgetrain bench synth-engine -o out/bench/synth-engine
+	$(BIN)/edgetrain bench boards -o out/bench/boards
 
 clean:
 	rm -rf out sim_build .pytest_cache

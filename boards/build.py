@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 
 from edgetrain.errors import ToolError
-from edgetrain.progress import Progress, write_json
+from edgetrain.outputs import output_dir, write_json, write_text
+from edgetrain.progress import Progress
 from .report import build_report
 from .top import BoardTop
 
-__all__ = ["build_bitstream", "tool_environment", "TOOLS"]
+__all__ = ["build_bitstream", "tool_environment", "tool_command", "TOOLS"]
 
 # Tool name in Amaranth's plan -> (environment variable, YoWASP executable).
 TOOLS = {
@@ -57,7 +58,9 @@ def _family_tools(board):
     return ["yosys", f"nextpnr-{family}", "ecppack" if family == "ecp5" else "icepack"]
 
 
-def _command(argv, env):
+def tool_command(argv, env):
+    """Return ``argv`` with its tool name (a key of ``TOOLS``) replaced by the executable in
+    ``env``; raise ``ToolError`` naming the fix if it is missing or not executable."""
     var, wheel = TOOLS[argv[0]]
     exe = env.get(var)
     if not exe:
@@ -71,16 +74,12 @@ def _command(argv, env):
 def _run_stage(stage, argv, *, cwd, env, progress):
     """Run one tool with its output in ``cwd/<stage>.log``; return the elapsed seconds."""
     log = Path(cwd) / f"{stage}.log"
-    start = last_note = time.monotonic()
+    start = time.monotonic()
     with open(log, "w") as out:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         while proc.poll() is None:
             time.sleep(0.5)
-            now = time.monotonic()
-            progress.update(0, postfix=f"{stage} {now - start:.0f}s")
-            if not progress.tty and now - last_note >= 60:
-                print(f"  {stage}: running for {now - start:.0f}s", file=progress.stream)
-                last_note = now
+            progress.update(0, postfix=f"{stage} {time.monotonic() - start:.0f}s")
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
@@ -144,22 +143,23 @@ def build_bitstream(*, board, config, out_dir, nextpnr_opts="", engine=True,
         _check_plan(out_dir, from_stage)
         sync_mhz = _planned_clock(out_dir, sync_mhz)
     sync_mhz = board.check_clock(sync_mhz)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir)
     env = tool_environment()
     for tool in _family_tools(board):      # fail before elaborating anything
-        _command([tool], env)
+        tool_command([tool], env)
     if from_stage == "synth":
         opts = " ".join(o for o in (board.nextpnr_opts, nextpnr_opts) if o)
         commands = _plan_commands(board, config, out_dir, nextpnr_opts=opts,
                                   engine=engine, sync_mhz=sync_mhz)
-        (out_dir / PLAN_CLOCK).write_text(json.dumps({"board": board.name,
-                                                      "sync_mhz": sync_mhz}))
+        write_text(out_dir / PLAN_CLOCK, json.dumps({"board": board.name,
+                                                     "sync_mhz": sync_mhz}))
     else:
         commands = _resumed_commands(out_dir, nextpnr_opts)
     first = STAGE_NAMES.index(from_stage)
-    argvs = [_command(argv, env) for argv in commands][first:]
+    argvs = [tool_command(argv, env) for argv in commands][first:]
     stages = {}
-    with Progress(len(argvs), f"build {board.name}") as progress:
+    # In a log, a line a minute: a stage runs for up to half an hour.
+    with Progress(len(argvs), f"build {board.name}", interval=60) as progress:
         for stage, argv in zip(STAGE_NAMES[first:], argvs):
             stages[stage] = _run_stage(stage, argv, cwd=out_dir, env=env, progress=progress)
     report = build_report(board=board, config=config, out_dir=out_dir, name="top",

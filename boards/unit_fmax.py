@@ -20,6 +20,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from edgetrain.errors import ToolError
+from edgetrain.outputs import output_dir, write_text
 from .build import INSTALL_HINT, tool_environment
 from .report import RESOURCE_CELLS
 
@@ -80,10 +81,9 @@ def measure_fmax(unit, *, out_dir, target_mhz=125.0, device="85k", package="CABG
     for var in ("YOSYS", "NEXTPNR_ECP5"):
         if var not in env:
             raise ToolError(f"{var} is not set and its YoWASP wheel is missing: {INSTALL_HINT}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir(out_dir)
     shell = FmaxShell(unit)
-    (out_dir / "top.v").write_text(verilog.convert(shell, name="top", emit_src=False))
+    write_text(out_dir / "top.v", verilog.convert(shell, name="top", emit_src=False))
     t0 = time.monotonic()
     _run([env["YOSYS"], "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"],
          cwd=out_dir, env=env, log="synth.log")

@@ -1,13 +1,16 @@
 """The ``edgetrain`` command line: one sub-command per module in ``edgetrain.commands``.
 
 A command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``
-(returning an exit code or None). Commands with targets (``sim engine``, ``bench dma``) live
-in modules named ``<command>_<target>``. Only modules that exist are listed, so ``--help``
-shows what works.
+(returning an exit code or None): it parses, calls one function of the package and prints
+the result. Commands with targets (``sim engine``, ``bench update-lanes``) live in modules
+named ``<command>_<target>`` (dashes as underscores). Only modules that exist are listed, so
+``--help`` shows what works. A bad argument or a user error ends with one line on stderr
+and exit code 2.
 """
 
 import argparse
 import importlib
+import importlib.metadata
 import importlib.util
 import sys
 
@@ -16,8 +19,20 @@ from .errors import EdgetrainError
 COMMANDS = ("train", "generate", "build", "flash")
 TARGETED = {
     "sim": ("engine", "units", "edram", "dma", "bridge"),
-    "bench": ("train", "engine", "units", "refresh", "dma"),
+    "bench": ("train", "engine", "update-lanes", "units", "synth-units", "synth-engine",
+              "refresh", "dma", "boards"),
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as the commands' own errors are."""
+
+    def error(self, message):
+        self.exit(2, f"edgetrain: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _module(command, target=None):
+    return command if target is None else f"{command}_{target.replace('-', '_')}"
 
 
 def _available(module):
@@ -32,27 +47,34 @@ def _add(subparsers, name, module):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    """Return the parser of every available command."""
+    parser = _Parser(
         prog="edgetrain",
         description="Generate, verify and deploy on-device CNN training accelerators.")
+    parser.add_argument("--version", action="version",
+                        version=f"edgetrain {importlib.metadata.version('edgetrain')}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in COMMANDS:
-        if _available(name):
-            _add(sub, name, name)
+        if _available(_module(name)):
+            _add(sub, name, _module(name))
     for name, targets in TARGETED.items():
-        present = [t for t in targets if _available(f"{name}_{t}")]
+        present = [t for t in targets if _available(_module(name, t))]
         if not present:
             continue
         p = sub.add_parser(name, help=f"{name} one of: {', '.join(present)}")
         tsub = p.add_subparsers(title="targets", metavar="TARGET", required=True)
         for t in present:
-            _add(tsub, t, f"{name}_{t}")
+            _add(tsub, t, _module(name, t))
     return parser
 
 
 def main(argv=None):
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:          # --help, --version, or a bad argument
+        return e.code
     if not hasattr(args, "_run"):
         parser.print_help()
         return 2

@@ -11,3 +11,7 @@ class ConfigError(EdgetrainError, ValueError):
 
 class ToolError(EdgetrainError):
     """A missing or failing external tool (simulator, synthesis, programmer)."""
+
+
+class OutputError(EdgetrainError):
+    """A file or folder a command must write that cannot be created or written."""

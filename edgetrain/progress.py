@@ -1,72 +1,119 @@
-"""Progress bars and result tables for long-running commands (stderr / stdout)."""
+"""Progress (stderr) and result tables (stdout) of the commands, drawn by rich.
 
-import json
+``Progress`` is a live bar when stderr is a terminal; in a log it writes at most one line
+every ``interval`` seconds, plus the final line. ``print_table`` prints a rich ``Table``:
+without colour codes when its stream is not a terminal, and never wrapped to a log's
+assumed width.
+"""
+
 import sys
+import threading
 import time
-from pathlib import Path
 
-__all__ = ["Progress", "print_table", "write_json"]
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as _LiveBar
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["Progress", "print_table", "LOG_INTERVAL"]
+
+#: Seconds between two progress lines in a log (stderr not a terminal).
+LOG_INTERVAL = 5.0
+
+# A rule of dashes under the header, columns two spaces apart, nothing else drawn.
+_RULE = box.Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
 
 
 class Progress:
-    """A one-line progress bar on stderr: ``with Progress(total, "label") as p: p.update()``.
+    """Count ``total`` steps of ``label``: ``with Progress(total, "label") as p: p.update()``.
 
-    On a terminal the bar redraws in place; otherwise it prints at most every ~10%, so CI
-    logs stay short.
+    ``update(n, postfix)`` adds ``n`` finished steps (``n = 0`` only shows a new
+    ``postfix``, e.g. a stage's elapsed time); it may be called from another thread.
+    ``total`` may be raised before an update, once the work turns out longer.
+    ``console`` (default: stderr) decides between the live bar and log lines, which come
+    ``interval`` seconds apart (default ``LOG_INTERVAL``) by ``clock`` (a fake one in tests).
     """
 
-    def __init__(self, total, label="", *, stream=None):
-        self.total, self.label, self.done = max(int(total), 1), label, 0
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.start = time.monotonic()
-        self._last_decile, self._last_drawn = -1, -1
-        self.postfix = ""
+    def __init__(self, total, label="", *, console=None, interval=None, clock=time.monotonic):
+        self.total, self.label, self.done, self.postfix = max(int(total), 1), label, 0, ""
+        self.console = console or Console(stderr=True, highlight=False)
+        self.interval, self._clock = interval or LOG_INTERVAL, clock
+        self._lock = threading.Lock()
+        self._bar = self._task = self._start = self._logged = self._last_line = None
 
     def __enter__(self):
-        self._draw()
+        self._start = self._logged = self._clock()
+        if self.console.is_terminal:
+            # Rows printed to stdout meanwhile go above the bar when both share the terminal.
+            self._bar = _LiveBar(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[postfix]}"), console=self.console,
+                                 redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=self.total, postfix="")
         return self
 
     def __exit__(self, *exc):
-        self._draw(final=True)
+        with self._lock:
+            if self._bar is not None:
+                self._bar.stop()
+            elif self._last_line != self._state():
+                self._log()
+
+    @property
+    def elapsed(self):
+        """Seconds since the bar started."""
+        return self._clock() - self._start
 
     def update(self, n=1, postfix=None):
-        self.done = min(self.done + n, self.total)
-        if postfix is not None:
-            self.postfix = postfix
-        self._draw()
+        """Add ``n`` finished steps; show ``postfix`` (if given) after the count."""
+        with self._lock:
+            self.done = min(self.done + n, self.total)
+            if postfix is not None:
+                self.postfix = postfix
+            if self._bar is not None:
+                self._bar.update(self._task, total=self.total, completed=self.done,
+                                 postfix=self.postfix)
+            elif self._clock() - self._logged >= self.interval:
+                self._log()
 
-    def _draw(self, final=False):
-        frac = self.done / self.total
-        decile = int(frac * 10)
-        if not self.tty and (decile == self._last_decile if not final
-                             else self.done == self._last_drawn):
-            return
-        self._last_decile, self._last_drawn = decile, self.done
-        elapsed = time.monotonic() - self.start
-        bar = "#" * int(frac * 30) + "-" * (30 - int(frac * 30))
-        line = (f"{self.label} [{bar}] {self.done}/{self.total} {elapsed:6.1f}s"
+    def _state(self):
+        return self.done, self.postfix
+
+    def _log(self):
+        self._logged, self._last_line = self._clock(), self._state()
+        line = (f"{self.label}: {self.done}/{self.total} "
+                f"({100 * self.done / self.total:.0f}%) {self.elapsed:.1f}s"
                 f"{'  ' + self.postfix if self.postfix else ''}")
-        if self.tty:
-            self.stream.write("\r" + line + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        self.console.print(Text(line), soft_wrap=True)
 
 
 def print_table(rows, headers, *, stream=None, title=None):
-    """Print ``rows`` (sequences) under ``headers`` as an aligned text table."""
-    stream = stream or sys.stdout
+    """Print ``rows`` (sequences of cells) under ``headers``, after a ``title`` line.
+
+    Floats show 4 significant digits; a column whose cells are all numbers (or empty) is
+    right-aligned. ``stream`` defaults to stdout.
+    """
+    console = Console(file=stream, highlight=False)
+    if not console.is_terminal:
+        console.width = 10_000          # a log has no width: never wrap a row
     cells = [[_fmt(c) for c in row] for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) if cells else len(str(h))
-              for i, h in enumerate(headers)]
-    if title:
-        print(title, file=stream)
-    print("  ".join(str(h).ljust(w) for h, w in zip(headers, widths)), file=stream)
-    print("  ".join("-" * w for w in widths), file=stream)
-    for r in cells:
-        print("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(r, widths)),
-              file=stream)
+    table = Table(box=_RULE, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
+                  header_style="bold")
+    for i, header in enumerate(headers):
+        numeric = cells and all(_numeric(r[i]) or not r[i] for r in cells)
+        table.add_column(Text(str(header)), justify="right" if numeric else "left")
+    for row in cells:
+        table.add_row(*(Text(c) for c in row))
+    with console.capture() as captured:
+        if title:
+            console.print(Text(title), soft_wrap=True)
+        console.print(table)
+    console.file.write("".join(line.rstrip() + "\n"
+                               for line in captured.get().splitlines()))
+    console.file.flush()
 
 
 def _fmt(c):
@@ -81,11 +128,3 @@ def _numeric(s):
         return True
     except ValueError:
         return False
-
-
-def write_json(path, data):
-    """Write ``data`` as indented JSON to ``path`` (creating folders); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    return path

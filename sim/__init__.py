@@ -9,4 +9,6 @@
   analysis of a training step, the arithmetic units' expected beats.
 - ``tb``: cocotb testbenches and their runners (Icarus, Verilator), and the harnesses of
   Amaranth-simulator tests.
+- ``bench``: the simulation benchmarks of ``edgetrain bench`` (training time, engine
+  utilization, refresh, DMA).
 """

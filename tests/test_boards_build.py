@@ -100,7 +100,7 @@ def test_ecp5_pll_settings_make_their_clocks():
 
 
 def test_build_that_misses_timing_exits_2_and_does_not_flash(tmp_path, monkeypatch, capsys):
-    import edgetrain.commands.build as build_cmd
+    from edgetrain.boards import deploy
 
     def missed(**kwargs):          # the report a real build writes when nextpnr misses
         return {"board": "ulx3s-85f", "device": "LFE5U-85F", "bitstream": "top.bit",
@@ -111,8 +111,8 @@ def test_build_that_misses_timing_exits_2_and_does_not_flash(tmp_path, monkeypat
     def no_flash(*args):
         raise AssertionError("a bitstream that missed timing must not be flashed")
 
-    monkeypatch.setattr(build_cmd, "build_bitstream", missed)
-    monkeypatch.setattr(build_cmd, "flash_bitstream", no_flash)
+    monkeypatch.setattr(deploy, "build_bitstream", missed)
+    monkeypatch.setattr(deploy, "flash_bitstream", no_flash)
     assert main(["build", "--board", "ulx3s-85f", "-o", str(tmp_path), "--flash"]) == 2
     err = capsys.readouterr().err
     assert "timing failed: the logic reaches 38.2 MHz, not the 40 MHz clock" in err

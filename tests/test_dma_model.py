@@ -4,14 +4,14 @@ import json
 
 import pytest
 
-from edgetrain.commands.sim_dma import simulate
+from edgetrain.sim.tb.dma_run import run_dma_tb
 from edgetrain.sim.reference.dma_model import transfer_cycles
 from edgetrain.sim.tb.runner import SIM_ROOT
 
 
 def _measured(tmp_path, gap):
     stats = tmp_path / f"stats-{gap}.json"
-    simulate(simulator="icarus", seed=5, cases=28, axi_pause=0, buf_stall=0, burst_gap=gap,
+    run_dma_tb(simulator="icarus", seed=5, cases=28, axi_pause=0, buf_stall=0, burst_gap=gap,
              stats=stats, build_dir=SIM_ROOT / "dma" / f"model-icarus-gap{gap}",
              testcase="random_transfers")
     rows = json.loads(stats.read_text())

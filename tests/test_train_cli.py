@@ -107,7 +107,7 @@ def test_short_run_prints_progress_table_and_writes_metrics(net, extra, numerics
 
 
 def test_bench_train_measures_an_epoch_and_writes_json(tmp_path, capsys, monkeypatch):
-    from edgetrain.commands import bench_train
+    from edgetrain.sim.bench import train as bench_train
     monkeypatch.setattr(bench_train, "VARIANTS", (("digits-cnn", None, True),))
     path = tmp_path / "bench.json"
     code, out, _ = _run(["bench", "train", "--json", str(path)], capsys)

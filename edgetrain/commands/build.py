@@ -1,15 +1,11 @@
 """``edgetrain build``: synthesise, place, route and pack a board's bitstream, with a report."""
 
 import argparse
-from pathlib import Path
 
-from edgetrain.boards.build import build_bitstream
-from edgetrain.boards.flash import flash_bitstream
-from edgetrain.boards.platforms import BOARDS, get_board
-from edgetrain.boards.report import print_report, worst_fmax_mhz
-from edgetrain.boards.top import board_config
-from edgetrain.errors import ToolError
-from edgetrain.hw.config import load_config
+from edgetrain.boards.deploy import build_board
+from edgetrain.boards.platforms import BOARDS
+from edgetrain.boards.report import print_report
+from ._args import add_config, positive_int
 
 HELP = "build a board bitstream (YoWASP Yosys + nextpnr + pack) and DIR/report.json"
 
@@ -17,11 +13,10 @@ HELP = "build a board bitstream (YoWASP Yosys + nextpnr + pack) and DIR/report.j
 def add_arguments(parser):
     parser.add_argument("--board", required=True, choices=sorted(BOARDS),
                         help="target board")
-    parser.add_argument("--config", metavar="FILE",
-                        help="accelerator config TOML (default: the board's own sizing)")
+    add_config(parser, help="accelerator config TOML (default: the board's own sizing)")
     parser.add_argument("-o", "--out", metavar="DIR",
                         help="output folder (default: out/<board>)")
-    parser.add_argument("--clock-mhz", type=int, metavar="MHZ",
+    parser.add_argument("--clock-mhz", type=positive_int, metavar="MHZ",
                         help="clock of the device logic (default: the board's; ulx3s-85f "
                              "takes 30-100 from its PLL, icebreaker only 12)")
     parser.add_argument("--nextpnr-opts", default="", metavar="OPTS",
@@ -35,23 +30,16 @@ def add_arguments(parser):
                         help="program the board with the new bitstream")
 
 
+def _print_built(built):
+    print_report(built.report)
+    print(f"wrote {built.bitstream} and {built.bitstream.parent / 'report.json'}")
+
+
 def run(args):
-    board = get_board(args.board)
-    config = load_config(args.config) if args.config else board.default_config()
-    board_config(board, config)
-    out = Path(args.out or f"out/{board.name}")
-    report = build_bitstream(board=board, config=config, out_dir=out,
-                             nextpnr_opts=args.nextpnr_opts,
-                             engine=board.engine if args.engine is None else args.engine,
-                             from_stage=args.from_stage, sync_mhz=args.clock_mhz)
-    print_report(report)
-    print(f"wrote {out / board.bitstream} and {out / 'report.json'}")
-    if not report["timing_met"]:
-        worst = worst_fmax_mhz(report)
-        raise ToolError(f"timing failed: the logic reaches {worst:.1f} MHz, not the "
-                        f"{report['target_mhz']} MHz clock, so {out / board.bitstream} may "
-                        f"compute wrong results: rebuild with a --clock-mhz below "
-                        f"{worst:.0f} (one of {', '.join(map(str, board.clocks_mhz))})")
-    if args.flash:
-        digest = flash_bitstream(board, out / board.bitstream)
-        print(f"programmed {board.name} with {out / board.bitstream} (sha256 {digest[:16]})")
+    built = build_board(args.board, config_file=args.config, out_dir=args.out,
+                        clock_mhz=args.clock_mhz, nextpnr_opts=args.nextpnr_opts,
+                        engine=args.engine, from_stage=args.from_stage, flash=args.flash,
+                        on_built=_print_built)
+    if built.flashed:
+        print(f"programmed {built.board.name} with {built.bitstream} "
+              f"(sha256 {built.flashed[:16]})")

@@ -3,22 +3,21 @@
 import time
 
 from edgetrain.progress import print_table
+from ._args import add_seed, add_simulator, add_waves
 
 HELP = "verify the UART bridge + device core with the host client (incl. bad frames)"
 
 
 def add_arguments(parser):
-    parser.add_argument("--simulator", default="icarus", choices=("icarus", "verilator"))
-    parser.add_argument("--seed", type=int, default=5, help="seed of the random data")
-    parser.add_argument("--waves", action="store_true", help="dump a waveform file")
+    add_simulator(parser)
+    add_seed(parser, 5, help="seed of the random data")
+    add_waves(parser)
     parser.add_argument("--test", help="run only this test (default: all)")
 
 
 def run(args):
     from edgetrain.sim.tb.bridge_run import run_bridge_tb
-    from edgetrain.sim.tb.runner import check_simulator
 
-    check_simulator(args.simulator)
     start = time.monotonic()
     try:
         results = run_bridge_tb(args.simulator, seed=args.seed, waves=args.waves,

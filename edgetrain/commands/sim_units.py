@@ -4,21 +4,22 @@ import time
 
 from edgetrain.errors import ConfigError
 from edgetrain.hw.config import load_config
+from ._args import add_build_dir, add_config, add_seed, add_simulator, add_waves, int_in
 
 HELP = "check the requantizer, SGD update and max-pool Verilog bit for bit against numerics"
 
 
 def add_arguments(parser):
-    parser.add_argument("--simulator", default="icarus", choices=("icarus", "verilator"))
-    parser.add_argument("--beats", type=int, default=1000,
+    add_simulator(parser)
+    parser.add_argument("--beats", type=int_in(4, 1 << 30), default=1000,
                         help="random requantizer beats (half as many update beats, a quarter "
                              "as many pooling windows)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the random beats")
-    parser.add_argument("--lanes", type=int, default=None,
+    add_seed(parser, 1, help="seed of the random beats")
+    parser.add_argument("--lanes", type=int_in(1, 64), default=None,
                         help="requantizer and pooling lanes (default: the config's tm)")
-    parser.add_argument("--config", help="accelerator config TOML (tm, acc_bits)")
-    parser.add_argument("--waves", action="store_true", help="dump waveforms")
-    parser.add_argument("--build-dir", default=None, help="build directory")
+    add_config(parser, help="accelerator config TOML (tm, acc_bits)")
+    add_waves(parser)
+    add_build_dir(parser)
 
 
 def run(args):
@@ -26,7 +27,7 @@ def run(args):
     cfg = load_config(args.config)
     lanes = cfg.tm if args.lanes is None else args.lanes
     if not 1 <= lanes <= 64:
-        raise ConfigError(f"--lanes must be in 1..64, not {lanes}")
+        raise ConfigError(f"the config's tm {lanes} exceeds the units' 64 lanes; give --lanes")
     if cfg.acc_bits > 64:
         raise ConfigError(f"acc_bits {cfg.acc_bits} exceeds the units' 64-bit limit; lower "
                           f"the config's limits")

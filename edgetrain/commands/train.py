@@ -1,86 +1,82 @@
 """``edgetrain train``: train a network on the digits data set with a chosen backend."""
 
-import math
-from pathlib import Path
+import importlib.util
 
-from edgetrain.errors import ConfigError
-from edgetrain.progress import Progress, write_json
+from edgetrain.errors import ToolError
+from edgetrain.firmware.netfile import load_net_file
+from edgetrain.hw.config import load_config
+from edgetrain.outputs import output_file, write_json, writing
+from edgetrain.progress import Progress
+from edgetrain.sim.golden.numerics import ROUNDING_MODES
+from edgetrain.sim.golden.train import TrainOptions, check_options, train
+from ._args import add_config, add_seed, fraction, positive_float, positive_int
 
 HELP = "train a network on digits (golden fixed-point model, or its float32 twin)"
 
 BACKENDS = ("golden",)
+DEFAULTS = TrainOptions()
 
 
 def add_arguments(parser):
-    parser.add_argument("--backend", default="golden",
-                        help=f"where training runs: {', '.join(BACKENDS)} (default golden)")
-    parser.add_argument("--net", default="digits-cnn",
+    parser.add_argument("--backend", default="golden", choices=BACKENDS,
+                        help="where training runs (default golden)")
+    parser.add_argument("--net", default=DEFAULTS.net,
                         help="net name (digits-cnn, digits-revnet) or a .toml net file")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default 20)")
-    parser.add_argument("--batch", type=int, default=None, help="batch size (default 32)")
-    parser.add_argument("--rounding", default=None,
-                        help="stochastic or nearest (default stochastic)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of init and order (0)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 0.02; /10 for the last quarter of the epochs)")
-    parser.add_argument("--momentum", type=float, default=None, help="momentum (default 0.9)")
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
+                        help=f"epochs (default {DEFAULTS.epochs})")
+    parser.add_argument("--batch", type=positive_int, default=DEFAULTS.batch,
+                        help=f"batch size (default {DEFAULTS.batch})")
+    parser.add_argument("--rounding", default=DEFAULTS.rounding, choices=ROUNDING_MODES,
+                        help=f"rounding of fixed-point results (default {DEFAULTS.rounding})")
+    add_seed(parser, DEFAULTS.seed, help="seed of init and order")
+    parser.add_argument("--lr", type=positive_float, default=DEFAULTS.lr,
+                        help=f"learning rate (default {DEFAULTS.lr}; /10 for the last "
+                             f"quarter of the epochs)")
+    parser.add_argument("--momentum", type=fraction, default=DEFAULTS.momentum,
+                        help=f"momentum (default {DEFAULTS.momentum})")
     parser.add_argument("--float", dest="use_float", action="store_true",
                         help="train the float32 twin instead of 16-bit fixed point")
-    parser.add_argument("--config", default=None,
-                        help="accelerator config TOML the net must fit (default config)")
-    parser.add_argument("--metrics", default=None, help="write metrics JSON to this file")
-    parser.add_argument("--plot", default=None, help="write loss/accuracy curves (PNG)")
-
-
-def options_from_args(args):
-    """Return ``TrainOptions`` from parsed arguments (unset ones keep their defaults)."""
-    from edgetrain.firmware.netfile import load_net_file
-    from edgetrain.sim.golden.train import TrainOptions
-
-    if args.backend not in BACKENDS:
-        raise ConfigError(f"backend {args.backend!r} is not available; choose from "
-                          f"{', '.join(BACKENDS)}")
-    net = load_net_file(args.net) if args.net.endswith(".toml") else args.net
-    given = {k: getattr(args, k) for k in ("epochs", "batch", "rounding", "seed", "lr",
-                                            "momentum")}
-    return TrainOptions(net=net, use_float=args.use_float,
-                        **{k: v for k, v in given.items() if v is not None})
+    add_config(parser, help="accelerator config TOML the net must fit (default config)")
+    parser.add_argument("--metrics", metavar="FILE", help="write metrics JSON to this file")
+    parser.add_argument("--plot", metavar="FILE.png", help="write loss/accuracy curves (PNG)")
 
 
 def run(args):
-    from edgetrain.hw.config import load_config
-    from edgetrain.sim.golden.train import check_options, train
-
-    options = options_from_args(args)
+    net = load_net_file(args.net) if args.net.endswith(".toml") else args.net
+    options = TrainOptions(net=net, epochs=args.epochs, batch=args.batch,
+                           rounding=args.rounding, seed=args.seed, lr=args.lr,
+                           momentum=args.momentum, use_float=args.use_float)
     config = load_config(args.config)
     plan = check_options(options, config)
+    metrics, plot = output_file(args.metrics), output_file(args.plot)
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        raise ToolError("--plot needs matplotlib: pip install 'edgetrain[plot]'")
     numerics = "float32" if options.use_float else f"fixed16, {options.rounding} rounding"
-    drop = math.ceil(options.lr_drop * options.epochs)
     print(f"training {plan.net.name} on digits: {numerics}, {options.epochs} epochs, "
-          f"batch {options.batch}, lr {options.lr} (/10 after epoch {drop}), "
-          f"momentum {options.momentum}, seed {options.seed}")
-    bars = _EpochBars()
+          f"batch {options.batch}, lr {options.lr} (/10 after epoch "
+          f"{options.full_lr_epochs}), momentum {options.momentum}, seed {options.seed}")
     _print_header()
-    result = train(options, config=config, on_step=bars.on_step, on_epoch=_print_epoch)
+    with _TrainingBar(options.epochs) as bar:
+        result = train(options, config=config, on_step=bar.on_step, on_epoch=_print_epoch)
     _report(result)
-    if args.metrics:
-        print(f"metrics: {write_json(args.metrics, result.to_json())}")
-    if args.plot:
-        print(f"plot: {_plot(result, args.plot)}")
+    if metrics:
+        print(f"metrics: {write_json(metrics, result.to_json())}")
+    if plot:
+        print(f"plot: {_plot(result, plot)}")
 
 
-class _EpochBars:
-    """One progress bar per epoch (stderr), fed by ``train``'s ``on_step`` callback."""
+class _TrainingBar(Progress):
+    """One bar over every step of every epoch, fed by ``train``'s ``on_step`` callback."""
 
-    def __init__(self):
-        self.bar, self.epoch = None, 0
+    def __init__(self, epochs):
+        super().__init__(epochs, "training")
+        self.epochs, self.epoch = epochs, 0
 
-    def on_step(self, done, total, loss):
+    def on_step(self, done, steps, loss):
         if done == 1:
             self.epoch += 1
-            self.bar = Progress(total, f"epoch {self.epoch}").__enter__()
-        self.bar.update(postfix=f"loss {loss:.3f}")
-        if done == total:
-            self.bar.__exit__(None, None, None)
+            self.total = self.epochs * steps
+        self.update(postfix=f"epoch {self.epoch}/{self.epochs}, loss {loss:.3f}")
 
 
 EPOCH_COLUMNS = ("epoch", "train loss", "train acc", "test loss", "test acc", "saturations",
@@ -89,6 +85,8 @@ _WIDTHS = (5, 10, 9, 9, 8, 11, 6, 7)
 
 
 def _print_row(cells):
+    """Print one row of the per-epoch results as training goes (a rich table would wait
+    for the last epoch)."""
     print("  ".join(str(c).rjust(w) for c, w in zip(cells, _WIDTHS)), flush=True)
 
 
@@ -133,7 +131,7 @@ def _plot(result, path):
     for ax in (ax1, ax2):
         ax.legend()
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with writing(path):
+        fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -43,10 +43,15 @@ class TrainOptions:
     momentum: float = 0.9
     lr_drop: float = 0.75
 
+    @property
+    def full_lr_epochs(self):
+        """The epochs trained at the full ``lr``: the first ``lr_drop`` fraction, rounded up."""
+        return math.ceil(self.lr_drop * self.epochs)
+
     def lr_at(self, epoch):
-        """Return the learning rate of ``epoch`` (1-based): ``lr``, then ``lr / 10`` after
-        the first ``lr_drop`` fraction of the epochs (rounded up)."""
-        return self.lr if epoch <= math.ceil(self.lr_drop * self.epochs) else self.lr / 10
+        """Return the learning rate of ``epoch`` (1-based): ``lr`` for the first
+        ``full_lr_epochs``, then ``lr / 10``."""
+        return self.lr if epoch <= self.full_lr_epochs else self.lr / 10
 
 
 @dataclass(frozen=True)

