@@ -7,9 +7,9 @@ exit code 2.
 
 import argparse
 
-__all__ = ["positive_int", "non_negative_int", "int_in", "positive_float", "fraction",
-           "name_list", "add_config", "add_simulator", "add_seed", "add_json", "add_waves",
-           "add_build_dir"]
+__all__ = ["positive_int", "non_negative_int", "int_at_least", "int_in", "positive_float",
+           "fraction", "name_list", "add_config", "add_simulator", "add_seed", "add_json",
+           "add_waves", "add_build_dir"]
 
 
 def _number(kind, text):
@@ -33,6 +33,16 @@ def non_negative_int(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}")
     return value
+
+
+def int_at_least(low):
+    """Return a validator of integers >= ``low``."""
+    def check(text):
+        value = _number(int, text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, not {text!r}")
+        return value
+    return check
 
 
 def int_in(low, high):

@@ -6,7 +6,7 @@ from pathlib import Path
 from edgetrain.hw.config import load_config
 from edgetrain.sim.tb.dma_run import run_dma_tb
 from ._args import (add_build_dir, add_config, add_seed, add_simulator, add_waves, fraction,
-                    int_in, positive_int)
+                    int_at_least, positive_int)
 
 HELP = "verify the reshaping DMA against the layout module (cocotb, AxiRam as DRAM)"
 
@@ -17,7 +17,7 @@ def add_arguments(parser):
     parser.add_argument("--cases", type=positive_int, default=15,
                         help="random transfers to check")
     add_config(parser, help="accelerator config TOML (bus width, burst limits)")
-    parser.add_argument("--buf-depth", type=int_in(2, 1 << 20), default=512,
+    parser.add_argument("--buf-depth", type=int_at_least(2), default=512,
                         help="buffer rows behind the DMA")
     parser.add_argument("--axi-pause", type=fraction, default=0.2,
                         help="probability an AXI channel pauses in a cycle")

@@ -4,14 +4,15 @@ import time
 
 from edgetrain.errors import ConfigError
 from edgetrain.hw.config import load_config
-from ._args import add_build_dir, add_config, add_seed, add_simulator, add_waves, int_in
+from ._args import (add_build_dir, add_config, add_seed, add_simulator, add_waves,
+                    int_at_least, int_in)
 
 HELP = "check the requantizer, SGD update and max-pool Verilog bit for bit against numerics"
 
 
 def add_arguments(parser):
     add_simulator(parser)
-    parser.add_argument("--beats", type=int_in(4, 1 << 30), default=1000,
+    parser.add_argument("--beats", type=int_at_least(4), default=1000,
                         help="random requantizer beats (half as many update beats, a quarter "
                              "as many pooling windows)")
     add_seed(parser, 1, help="seed of the random beats")
