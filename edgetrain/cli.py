@@ -4,8 +4,9 @@ A command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``ru
 (returning an exit code or None): it parses, calls one function of the package and prints
 the result. Commands with targets (``sim engine``, ``bench update-lanes``) live in modules
 named ``<command>_<target>`` (dashes as underscores). Only modules that exist are listed, so
-``--help`` shows what works. A bad argument or a user error ends with one line on stderr
-and exit code 2.
+``--help`` shows what works; a command whose module needs a package of an extra that is not
+installed (amaranth-boards, say) stays listed and says so when run. A bad argument or a user
+error ends with one line on stderr and exit code 2.
 """
 
 import argparse
@@ -14,7 +15,7 @@ import importlib.metadata
 import importlib.util
 import sys
 
-from .errors import EdgetrainError
+from .errors import EdgetrainError, ToolError
 
 COMMANDS = ("train", "generate", "build", "flash")
 TARGETED = {
@@ -40,10 +41,27 @@ def _available(module):
 
 
 def _add(subparsers, name, module):
-    mod = importlib.import_module(f"edgetrain.commands.{module}")
+    try:
+        mod = importlib.import_module(f"edgetrain.commands.{module}")
+    except ModuleNotFoundError as e:
+        if e.name.split(".")[0] == "edgetrain":
+            raise
+        _add_missing(subparsers, name, e.name)
+        return
     p = subparsers.add_parser(name, help=mod.HELP, description=mod.HELP)
     mod.add_arguments(p)
     p.set_defaults(_run=mod.run)
+
+
+def _add_missing(subparsers, name, missing):
+    """Add command ``name`` whose module needs ``missing``, a package of an extra that is not
+    installed: it takes any arguments and ends with one line naming the fix."""
+    why = f"needs {missing}, which is not installed: pip install 'edgetrain[sim,boards,plot]'"
+    p = subparsers.add_parser(name, help=f"(not available: {why})")
+
+    def run(args):
+        raise ToolError(f"{p.prog} {why}")
+    p.set_defaults(_run=run, _any_arguments=True)
 
 
 def build_parser():
@@ -72,7 +90,9 @@ def main(argv=None):
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and not getattr(args, "_any_arguments", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:          # --help, --version, or a bad argument
         return e.code
     if not hasattr(args, "_run"):

@@ -4,6 +4,7 @@ and on a terminal, tables without colour codes."""
 
 import io
 import json
+import sys
 import time
 
 import pytest
@@ -75,6 +76,22 @@ def test_version(capsys):
 def test_bad_argument_is_one_line_and_exit_2(argv, needle, capsys):
     assert main(argv) == 2
     _one_error_line(capsys, needle)
+
+
+def test_a_command_whose_extra_is_missing_is_one_line_and_the_others_work(tmp_path,
+                                                                          monkeypatch, capsys):
+    for name in [m for m in sys.modules if m.startswith(("edgetrain.boards", "amaranth_boards",
+                                                          "edgetrain.commands"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "amaranth_boards", None)    # as if not installed
+    # Both would fail fast if the real commands ran: no synthesised design, no bitstream.
+    assert main(["build", "--board", "icebreaker", "--from-stage", "pnr", "-o",
+                 str(tmp_path)]) == 2
+    _one_error_line(capsys, "edgetrain build needs amaranth_boards", "pip install")
+    assert main(["flash", "--board", "icebreaker", str(tmp_path / "none.bin")]) == 2
+    _one_error_line(capsys, "edgetrain flash needs amaranth_boards")
+    assert main(["train", "--epochs", "0"]) == 2
+    _one_error_line(capsys, "argument --epochs")
 
 
 class FakeClock:
