@@ -7,12 +7,20 @@ rows a ``ReshapeDMA`` addresses; ``beat_ratio``, ``beat_depth``, ``beat_addr_bit
 ``DMACrossbar`` (``crossbar``: the load and store DMAs routed to the bank they select).
 The instruction set is ``isa`` (layouts, host encode/decode, ``check_program``);
 ``Sequencer`` (``sequencer``) runs programs through ``InstructionFetch`` (``fetch``) and
-three token-synchronised queues.
+three token-synchronised queues. On the compute queue beside the engine: ``PoolUnit``
+(``pool``: 2x2 max-pool forward with argmax rows, and backward) and ``EltwiseUnit``
+(``eltwise``: wrapping add/sub, ReLU-mask backward, copy), built from ``rowunit`` (operands,
+row readers and writers on the ACT and OUT bank ports, the descriptor control).
 """
 
 from .banks import BufferBank, bank_addr_bits, half_depth
 from .beats import BeatPort, beat_addr_bits, beat_depth, beat_ratio
 from .crossbar import DMACrossbar
+from .eltwise import EltwiseOp, EltwiseUnit, eltwise_layout, encode_eltwise
+from .pool import PoolMode, PoolUnit, encode_pool, pool_layout
+from .rowunit import Operand
 
-__all__ = ["BeatPort", "BufferBank", "DMACrossbar", "bank_addr_bits", "beat_addr_bits",
-           "beat_depth", "beat_ratio", "half_depth"]
+__all__ = ["BeatPort", "BufferBank", "DMACrossbar", "EltwiseOp", "EltwiseUnit", "Operand",
+           "PoolMode", "PoolUnit", "bank_addr_bits", "beat_addr_bits", "beat_depth",
+           "beat_ratio", "eltwise_layout", "encode_eltwise", "encode_pool", "half_depth",
+           "pool_layout"]
