@@ -183,10 +183,10 @@ def test_eltwise_matches_golden_on_random_runs(t):
     cfg, rnd = config(t), random.Random(t)
     banks = Banks(cfg, rnd)
     expected, descriptors = banks.copy(), []
+    coupling = (Operand(ACT, 1, 3), Operand(ACT, 1, 20), Operand(ACT, 1, 3), 16)
     steps = [random_eltwise(rnd, cfg) for _ in range(10)]
-    steps[0] = (EltwiseOp.ADD, Operand(ACT, 1, 3), Operand(ACT, 1, 20), Operand(ACT, 1, 3),
-                16)                                     # in place, all on the ACT port
-    steps.append((EltwiseOp.SUB,) + steps[0][1:])       # the coupling's inverse
+    # Last, in place and all on the ACT port: a coupling x1 += x2, then its inverse.
+    steps += [(EltwiseOp.ADD, *coupling), (EltwiseOp.SUB, *coupling)]
     after = []
     for op, a, b, d, rows in steps:
         descriptors.append(encode_eltwise(cfg, op=op, a=a, b=b, d=d, rows=rows))
@@ -196,6 +196,8 @@ def test_eltwise_matches_golden_on_random_runs(t):
     assert [r[0] for r in results] == [0] * len(steps)
     for (_, _, got), want, step in zip(results, after, steps):
         assert got.rows == want.rows, step
+    x1 = [r[2].read(coupling[0], 16) for r in results[-3:]]
+    assert not np.array_equal(x1[0], x1[1]) and np.array_equal(x1[0], x1[2])
 
 
 def test_eltwise_refusals_write_nothing_and_the_next_runs():
