@@ -14,15 +14,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = ("hw", "sim", "firmware", "boards", "edgetrain")
-CLI = ("edgetrain.cli", "edgetrain.commands")
+CLI = ("cli", "commands")     # the command line: cli.py and the commands/ package
 HW_MAY_IMPORT = {"hw", "core"}
 
 
 def package_of(module):
     """The top-level package a dotted ``edgetrain`` module belongs to."""
-    if module.startswith(CLI):
-        return "cli"
     parts = module.split(".")
+    if len(parts) > 1 and parts[1] in CLI:
+        return "cli"
     if len(parts) > 1 and parts[1] in FOLDERS[:4]:
         return parts[1]
     return "core"
