@@ -13,6 +13,7 @@ import argparse
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import sys
 
 from .errors import EdgetrainError, ToolError
@@ -106,6 +107,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("edgetrain: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`edgetrain ... | head`): stop quietly, and keep
+        # the interpreter's final flush from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0 if code is None else code
 
 
