@@ -11,16 +11,21 @@ three token-synchronised queues. On the compute queue beside the engine: ``PoolU
 (``pool``: 2x2 max-pool forward with argmax rows, and backward) and ``EltwiseUnit``
 (``eltwise``: wrapping add/sub, ReLU-mask backward, copy), built from ``rowunit`` (operands,
 row readers and writers on the ACT and OUT bank ports, the descriptor control).
+``AXIArbiter`` (``axi_arbiter``) shares the one AXI4 port to DRAM between the fetch and the
+two DMAs and answers bursts outside the DRAM window with DECERR; ``RegisterSlice``
+(``regslice``) is its full-rate stream register.
 """
 
+from .axi_arbiter import AXIArbiter
 from .banks import BufferBank, bank_addr_bits, half_depth
 from .beats import BeatPort, beat_addr_bits, beat_depth, beat_ratio
 from .crossbar import DMACrossbar
 from .eltwise import EltwiseOp, EltwiseUnit, eltwise_layout, encode_eltwise
 from .pool import PoolMode, PoolUnit, encode_pool, pool_layout
+from .regslice import RegisterSlice
 from .rowunit import Operand
 
-__all__ = ["BeatPort", "BufferBank", "DMACrossbar", "EltwiseOp", "EltwiseUnit", "Operand",
-           "PoolMode", "PoolUnit", "bank_addr_bits", "beat_addr_bits", "beat_depth",
-           "beat_ratio", "eltwise_layout", "encode_eltwise", "encode_pool", "half_depth",
-           "pool_layout"]
+__all__ = ["AXIArbiter", "BeatPort", "BufferBank", "DMACrossbar", "EltwiseOp", "EltwiseUnit",
+           "Operand", "PoolMode", "PoolUnit", "RegisterSlice", "bank_addr_bits",
+           "beat_addr_bits", "beat_depth", "beat_ratio", "eltwise_layout", "encode_eltwise",
+           "encode_pool", "half_depth", "pool_layout"]
