@@ -13,7 +13,8 @@ three token-synchronised queues. On the compute queue beside the engine: ``PoolU
 row readers and writers on the ACT and OUT bank ports, the descriptor control).
 ``AXIArbiter`` (``axi_arbiter``) shares the one AXI4 port to DRAM between the fetch and the
 two DMAs and answers bursts outside the DRAM window with DECERR; ``RegisterSlice``
-(``regslice``) is its full-rate stream register.
+(``regslice``) is its full-rate stream register. ``Accelerator`` (``top``) composes them
+all behind the control registers of ``control`` (``Reg``: the register map).
 """
 
 from .axi_arbiter import AXIArbiter
@@ -24,8 +25,9 @@ from .eltwise import EltwiseOp, EltwiseUnit, eltwise_layout, encode_eltwise
 from .pool import PoolMode, PoolUnit, encode_pool, pool_layout
 from .regslice import RegisterSlice
 from .rowunit import Operand
+from .top import Accelerator
 
-__all__ = ["AXIArbiter", "BeatPort", "BufferBank", "DMACrossbar", "EltwiseOp", "EltwiseUnit",
+__all__ = ["AXIArbiter", "Accelerator", "BeatPort", "BufferBank", "DMACrossbar", "EltwiseOp", "EltwiseUnit",
            "Operand", "PoolMode", "PoolUnit", "RegisterSlice", "bank_addr_bits",
            "beat_addr_bits", "beat_depth", "beat_ratio", "eltwise_layout", "encode_eltwise",
            "encode_pool", "half_depth", "pool_layout"]

@@ -26,7 +26,7 @@ from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.dma.rows import WideRowAdapter
 from .banks import bank_addr_bits, half_depth
 
-__all__ = ["BeatPort", "beat_addr_bits", "beat_depth", "beat_ratio", "in_window",
+__all__ = ["BeatPort", "beat_addr_bits", "beat_depth", "beat_ratio", "beat_row", "in_window",
            "moved_bits"]
 
 
@@ -73,6 +73,15 @@ def beat_depth(cfg, buffer):
     """Return one past the last beat row of ``buffer`` (see the module docstring)."""
     upper = 1 << (beat_addr_bits(cfg, buffer) - 1)
     return upper + half_depth(cfg, buffer) * beat_ratio(cfg, buffer)
+
+
+def beat_row(cfg, buffer, half, row):
+    """Return the beat address of the first beat of bank row ``row`` in ``half`` (host side:
+    a DMA descriptor's ``buf_addr``)."""
+    if half not in (0, 1) or not 0 <= row < half_depth(cfg, buffer):
+        raise ConfigError(f"{buffer.name} has halves 0 and 1 of {half_depth(cfg, buffer)} rows, "
+                          f"not half {half!r} row {row!r}")
+    return (half << (beat_addr_bits(cfg, buffer) - 1)) + row * beat_ratio(cfg, buffer)
 
 
 def in_window(cfg, buffer, addr):

@@ -19,8 +19,8 @@ class InstructionFetch(wiring.Component):
     ``start`` (a pulse while not ``busy``) samples ``addr`` and ``count``. One INCR burst of
     ``INSN_BYTES`` is issued per instruction, and the next only once the previous one left on
     ``insn``, so at most one instruction waits here. ``busy`` stays high until every
-    instruction left (or, after ``abort`` or an error, until the outstanding burst's beats
-    have been taken from the bus). A read response other than OKAY sets the sticky ``error``
+    instruction left (or, after ``abort`` or an error, until the outstanding burst was
+    accepted and its beats taken from the bus). A read response other than OKAY sets the sticky ``error``
     (cleared by ``start``) and stops the fetch as ``abort`` does; the instruction of that
     burst is dropped. The write channels of ``m_axi`` are unused (no request is ever made).
     """
@@ -56,10 +56,10 @@ class InstructionFetch(wiring.Component):
                 with m.Else():
                     m.next = "AR"
             with m.State("AR"):
-                m.d.comb += axi.arvalid.eq(~self.abort)
-                with m.If(self.abort):
-                    m.next = "IDLE"
-                with m.Elif(axi.arready):
+                # Once raised, ARVALID stays up until taken (AXI): an abort now drains the
+                # burst in R and drops its instruction in OFFER.
+                m.d.comb += axi.arvalid.eq(1)
+                with m.If(axi.arready):
                     m.d.sync += [addr.eq(addr + INSN_BYTES), left.eq(left - 1)]
                     m.next = "R"
             with m.State("R"):

@@ -1,0 +1,29 @@
+"""Run the accelerator's cocotb testbench (``tb_accel``) for pytest and the CLI."""
+
+from pathlib import Path
+
+from edgetrain.hw.accel.top import Accelerator
+from edgetrain.hw.config import AcceleratorConfig
+from .runner import SIM_ROOT, run_cocotb
+
+__all__ = ["ACCEL_CONFIG", "run_accel_tb"]
+
+# A small accelerator: a 4x4 engine and shallow buffers, so that both simulators build it
+# quickly, with every block of the default one.
+ACCEL_CONFIG = AcceleratorConfig(tm=4, tn=4, max_kernel=3, max_channels=8, max_size=8,
+                                 max_batch=2, input_depth=256, weight_depth=64,
+                                 output_depth=256, refresh=("none", "none", "none"))
+
+
+def run_accel_tb(simulator, *, config=ACCEL_CONFIG, seed=1, cases=4, axi_pause=0.2,
+                 waves=False, build_dir=None, testcase=None):
+    """Build the accelerator for ``simulator`` and run the testbench; return the results XML.
+
+    Raises ``AssertionError`` when a test fails."""
+    build_dir = Path(build_dir or SIM_ROOT / "accel" / f"default-{simulator}")
+    params = {"config": config.to_dict(), "seed": seed, "cases": cases,
+              "axi_pause": axi_pause}
+    return run_cocotb(component=Accelerator(config=config), toplevel="accelerator",
+                      test_module="edgetrain.sim.tb.tb_accel", simulator=simulator,
+                      build_dir=build_dir, params=params, waves=waves, testcase=testcase,
+                      fast_compile=True)
