@@ -1,0 +1,101 @@
+"""The host side of an ``Accelerator`` in cocotb: AxiRam as DRAM, the register port, runs.
+
+``AccelBench(dut, seed=, axi_pause=)`` starts the clock, puts cocotbext-axi's ``AxiRam``
+(every channel paused at random with probability ``axi_pause``) on ``m_axi``; ``reset()``,
+``write_reg`` / ``read_reg`` (``hw/accel/control.py``'s ``Reg``) and ``run(image)`` (load a
+program image at ``PROGRAM_AT``, open the whole DRAM as the window, start it and poll STATUS
+until not busy; returns ``{"done", "error"}``). ``transfer`` builds a LOAD/STORE body moving
+bytes between DRAM and the start of a buffer half. The testbench modules ``tb_accel*`` use it.
+"""
+
+import logging
+import random
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge
+from cocotbext.axi import AxiBus, AxiRam
+
+from edgetrain.hw.accel.beats import beat_row
+from edgetrain.hw.accel.control import Reg
+from edgetrain.hw.accel.isa import INSN_BYTES
+from edgetrain.hw.accel.sequencer import StatusLayout
+from edgetrain.hw.dma.program import raw_transfer
+from .tb_dma import _pauses, wake_combinational
+
+__all__ = ["AccelBench", "MEM_BYTES", "PROGRAM_AT", "transfer", "rows_bytes"]
+
+MEM_BYTES = 1 << 18
+PROGRAM_AT = 0x3_0000
+
+
+class AccelBench:
+    """DRAM, clock, reset and the register port of one accelerator."""
+
+    def __init__(self, dut, *, seed, axi_pause):
+        self.dut = dut
+        self.rng = random.Random(seed)
+        logging.getLogger(f"cocotb.{dut._name}.m_axi").setLevel(logging.WARNING)
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi", bus_separator="__"), dut.clk,
+                          dut.rst, size=MEM_BYTES)
+        channels = (self.ram.write_if.aw_channel, self.ram.write_if.w_channel,
+                    self.ram.write_if.b_channel, self.ram.read_if.ar_channel,
+                    self.ram.read_if.r_channel)
+        for channel in channels:
+            channel.set_pause_generator(_pauses(random.Random(self.rng.random()), axi_pause))
+
+    async def reset(self):
+        dut = self.dut
+        for name in ("regs__addr", "regs__w_en", "regs__r_en", "regs__w_data"):
+            getattr(dut, name).value = 0
+        wake_combinational(dut)
+        dut.rst.value = 1
+        for _ in range(4):
+            await RisingEdge(dut.clk)
+        dut.rst.value = 0
+        await RisingEdge(dut.clk)
+
+    async def write_reg(self, reg, value):
+        dut = self.dut
+        dut.regs__addr.value, dut.regs__w_data.value, dut.regs__w_en.value = reg, value, 1
+        await RisingEdge(dut.clk)
+        dut.regs__w_en.value = 0
+
+    async def read_reg(self, reg):
+        dut = self.dut
+        dut.regs__addr.value, dut.regs__r_en.value = reg, 1
+        await RisingEdge(dut.clk)
+        dut.regs__r_en.value = 0
+        await RisingEdge(dut.clk)
+        return int(dut.regs__r_data.value)
+
+    async def run(self, program_image, *, limit=200_000):
+        """Run a program image; return the decoded STATUS once it is not busy."""
+        self.ram.write(PROGRAM_AT, program_image)
+        await self.write_reg(Reg.PROG_ADDR.value, PROGRAM_AT)
+        await self.write_reg(Reg.PROG_COUNT.value, len(program_image) // INSN_BYTES)
+        await self.write_reg(Reg.WINDOW_BASE.value, 0)
+        await self.write_reg(Reg.WINDOW_SIZE.value, MEM_BYTES)
+        await self.write_reg(Reg.START.value, 1)
+        for _ in range(limit):
+            status = StatusLayout.from_bits(await self.read_reg(Reg.STATUS.value))
+            if not status.busy:
+                return {"done": status.done, "error": status.error}
+        raise AssertionError(f"the program did not finish in {limit} register polls")
+
+
+def rows_bytes(rows, row_bits):
+    """The DRAM bytes of buffer rows (ints of ``row_bits`` bits), little-endian."""
+    nbytes = row_bits // 8
+    return b"".join(int(r).to_bytes(nbytes, "little") for r in rows)
+
+
+def transfer(cfg, buffer, half, dram, nbytes, *, store=False):
+    """A LOAD/STORE body moving ``nbytes`` between ``dram`` and row 0 of ``buffer``'s
+    ``half``."""
+    desc = raw_transfer(np.arange(dram, dram + nbytes, 2), store=store,
+                        buf_addr=beat_row(cfg, buffer, half, 0),
+                        bus_bytes=cfg.axi_data_bits // 8)
+    return {"buffer": buffer, "dma": vars(desc)}
