@@ -19,6 +19,7 @@ from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from edgetrain.hw.common.axi import AXI4Signature
 from .fetch import COUNT_BITS, InstructionFetch
 from .isa import (
     QUEUE_DEPTH, SEMAPHORES, TOWARDS_NEXT, TOWARDS_PREV, Opcode, Queue, instruction_layout)
@@ -88,14 +89,10 @@ class Sequencer(wiring.Component):
             "start": In(1), "addr": In(config.axi_addr_bits), "count": In(COUNT_BITS),
             "status": Out(StatusLayout), "clear_units": Out(1),
             "counters": Out(queue_counter_layout()),
-            "m_axi": Out(self._fetch_signature()),
+            "m_axi": Out(AXI4Signature(addr_bits=config.axi_addr_bits,
+                                       data_bits=config.axi_data_bits)),
             **units,
         })
-
-    def _fetch_signature(self):
-        from edgetrain.hw.common.axi import AXI4Signature
-        return AXI4Signature(addr_bits=self._cfg.axi_addr_bits,
-                             data_bits=self._cfg.axi_data_bits)
 
     def elaborate(self, platform):
         m = Module()
