@@ -20,7 +20,7 @@ from .errors import EdgetrainError, ToolError
 
 COMMANDS = ("train", "generate", "build", "flash")
 TARGETED = {
-    "sim": ("engine", "units", "edram", "dma", "bridge"),
+    "sim": ("engine", "units", "edram", "dma", "bridge", "accel"),
     "bench": ("train", "engine", "update-lanes", "units", "synth-units", "synth-engine",
               "refresh", "dma", "boards"),
 }

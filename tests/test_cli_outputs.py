@@ -64,6 +64,8 @@ def test_version(capsys):
     (["train", "--epochs", "x"], "argument --epochs: 'x' is not a number"),
     (["train", "--momentum", "1"], "argument --momentum: must be in [0, 1), not '1'"),
     (["sim", "dma", "--axi-pause", "1.5"], "argument --axi-pause: must be in [0, 1)"),
+    (["sim", "accel", "--cases", "0"], "argument --cases: must be a positive integer"),
+    (["sim", "accel", "--simulator", "modelsim"], "argument --simulator: invalid choice"),
     (["sim", "dma", "--buf-depth", "1"], "argument --buf-depth: must be an integer >= 2"),
     (["sim", "engine", "--shapes", "0"], "argument --shapes: must be a positive integer"),
     (["sim", "engine", "--modes", "fp,xx"], "unknown mode 'xx'"),
