@@ -21,11 +21,13 @@ from edgetrain.hw.buffers.memport import MemoryPortSignature
 from edgetrain.hw.common.axi import AXI4Signature
 from edgetrain.hw.dma.reshape import ReshapeDMA
 from edgetrain.hw.engine.conv import ConvEngine
+from edgetrain.hw.engine.descriptor import MODES
 from .axi_arbiter import AXIArbiter
 from .banks import BufferBank
 from .control import REG_ADDR_BITS, REGISTER_BITS, ControlRegisters
 from .crossbar import DMACrossbar
 from .eltwise import EltwiseUnit
+from .gradwriter import GradWriter
 from .isa import engine_config
 from .pool import PoolUnit
 from .sequencer import Sequencer, StatusLayout
@@ -113,18 +115,25 @@ class Accelerator(wiring.Component):
         return dma
 
     def _compute(self, m, seq, banks):
-        """The engine, pool and eltwise units on the banks' compute ports."""
+        """The engine (its WU results through a ``GradWriter`` into MST), pool and eltwise
+        units on the banks' compute ports."""
         m.submodules.engine = eng = ConvEngine(config=self._engine_cfg)
+        m.submodules.grad_writer = gw = GradWriter(config=self._engine_cfg)
         m.submodules.pool = pool = PoolUnit(config=self._cfg)
         m.submodules.eltwise = elt = EltwiseUnit(config=self._cfg)
         owner = Signal(_Owner)
-        halves = Signal(len(Buffer))
+        halves, wu = Signal(len(Buffer)), Signal()
         body = seq.engine.desc.payload
+        wiring.connect(m, eng.grad, gw.grad)
+        # The writer takes a grad beat with its last row, so the engine's busy covers it.
         m.d.comb += [eng.desc.payload.eq(body.desc), eng.desc.valid.eq(seq.engine.desc.valid),
                      seq.engine.desc.ready.eq(eng.desc.ready), seq.engine.busy.eq(eng.busy),
-                     seq.engine.error.eq(eng.error), eng.grad.ready.eq(1)]
+                     seq.engine.error.eq(eng.error)]
         with m.If(seq.engine.desc.valid & seq.engine.desc.ready):
-            m.d.sync += [owner.eq(_Owner.ENGINE), halves.eq(body.halves)]
+            m.d.sync += [owner.eq(_Owner.ENGINE), halves.eq(body.halves),
+                         wu.eq(body.desc.mode == MODES.index("wu"))]
+        engine_ports = {b: getattr(eng, b.port_name) for b in Buffer}
+        engine_ports[Buffer.MST] = self._master_source(m, eng.mst, gw.mst, wu)
         for unit, port, who in ((pool, seq.pool, _Owner.POOL), (elt, seq.eltwise,
                                                                _Owner.ELTWISE)):
             wiring.connect(m, port.desc, unit.desc)
@@ -132,13 +141,25 @@ class Accelerator(wiring.Component):
             with m.If(port.desc.valid & port.desc.ready):
                 m.d.sync += owner.eq(who)
         for b, bank in banks.items():
-            self._share(m, b, bank.compute, owner, eng, halves, pool, elt)
+            self._share(m, b, bank.compute, owner, engine_ports[b], halves, pool, elt)
         return {"engine": eng, "pool": pool, "eltwise": elt}
 
+    def _master_source(self, m, updater, writer, wu):
+        """The engine side of the MST port: the ``writer`` in a WU run, else the engine's
+        own port (UPDATE's ``updater``); the other one sees ``ready`` low."""
+        port = Buffer.MST.port_signature(self._engine_cfg).create(path=("engine_mst",))
+        for src, chosen in ((writer, wu), (updater, ~wu)):
+            with m.If(chosen):
+                m.d.comb += [port.addr.eq(src.addr), port.r_en.eq(src.r_en),
+                             port.r_last.eq(src.r_last), port.w_en.eq(src.w_en),
+                             port.w_data.eq(src.w_data), src.ready.eq(port.ready)]
+            m.d.comb += src.r_data.eq(port.r_data)
+        return port
+
     @staticmethod
-    def _share(m, b, compute, owner, eng, halves, pool, elt):
-        """Drive bank ``b``'s compute port from the unit that owns it."""
-        ep = getattr(eng, b.port_name)
+    def _share(m, b, compute, owner, ep, halves, pool, elt):
+        """Drive bank ``b``'s compute port from the unit that owns it (``ep``: the engine's
+        port for it)."""
         sources = [(_Owner.ENGINE, Cat(ep.addr, halves[b.value]), ep)]
         if b in (Buffer.ACT, Buffer.OUT):
             sources += [(who, getattr(u, b.port_name).addr, getattr(u, b.port_name))
