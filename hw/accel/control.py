@@ -27,7 +27,7 @@ REG_ADDR_BITS = 7
 
 
 class Reg(enum.Enum, shape=REG_ADDR_BITS):
-    """Register word addresses. RO = read-only, WO = write-only (reads return 0)."""
+    """Register word addresses; ``access`` says what the host may do with each."""
     START = 0           # WO  write 1: run the program (ignored while busy)
     STATUS = 1          # RO  StatusLayout
     PROG_ADDR = 2       # RW  byte address of the program (64-byte aligned)
@@ -36,6 +36,12 @@ class Reg(enum.Enum, shape=REG_ADDR_BITS):
     WINDOW_SIZE = 5     # RW  bytes of that window
     ERRORS = 6          # RO  ErrorDetail
     COUNTERS = 16       # RO  counter_layout, LSB first, to the end of the map
+
+    @property
+    def access(self):
+        """``"RO"`` (writes ignored), ``"WO"`` (reads return 0) or ``"RW"``."""
+        return {Reg.START: "WO", Reg.STATUS: "RO", Reg.ERRORS: "RO",
+                Reg.COUNTERS: "RO"}.get(self, "RW")
 
 
 #: Where an error came from, in detail: both DMAs' status bits, AXI window refusals.
@@ -78,8 +84,7 @@ class ControlRegisters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         port = self.port
-        writable = {Reg.PROG_ADDR: self.prog_addr, Reg.PROG_COUNT: self.prog_count,
-                    Reg.WINDOW_BASE: self.window_base, Reg.WINDOW_SIZE: self.window_size}
+        writable = {reg: getattr(self, reg.name.lower()) for reg in Reg if reg.access == "RW"}
         readable = dict(writable) | {Reg.STATUS: self.status, Reg.ERRORS: self.errors}
         counters = self.counters.as_value()
         for i in range(-(-len(counters) // REGISTER_BITS)):
