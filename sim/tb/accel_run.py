@@ -16,14 +16,16 @@ ACCEL_CONFIG = AcceleratorConfig(tm=4, tn=4, max_kernel=3, max_channels=8, max_s
 
 
 def run_accel_tb(simulator, *, config=ACCEL_CONFIG, seed=1, cases=4, axi_pause=0.2,
-                 waves=False, build_dir=None, testcase=None):
-    """Build the accelerator for ``simulator`` and run the testbench; return the results XML.
+                 waves=False, build_dir=None, testcase=None,
+                 test_module="edgetrain.sim.tb.tb_accel"):
+    """Build the accelerator for ``simulator`` and run ``test_module`` (a ``tb_accel*``
+    testbench); return the results XML.
 
     Raises ``AssertionError`` when a test fails."""
     build_dir = Path(build_dir or SIM_ROOT / "accel" / f"default-{simulator}")
     params = {"config": config.to_dict(), "seed": seed, "cases": cases,
               "axi_pause": axi_pause}
     return run_cocotb(component=Accelerator(config=config), toplevel="accelerator",
-                      test_module="edgetrain.sim.tb.tb_accel", simulator=simulator,
+                      test_module=test_module, simulator=simulator,
                       build_dir=build_dir, params=params, waves=waves, testcase=testcase,
                       fast_compile=True)
