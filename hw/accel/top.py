@@ -8,8 +8,9 @@ Inside (``docs/accelerator.md`` has the picture): the ``Sequencer`` hands LOAD b
 the load ``ReshapeDMA`` and STORE bodies to the store one, each reaching the bank its body
 names through the ``DMACrossbar``; COMPUTE bodies go to the ``ConvEngine`` (built for one
 half of each buffer: ``isa.engine_config``), whose row addresses get the body's half bit on
-top; POOL and ELTWISE bodies to their units. The compute side of each bank belongs to the
-unit of the compute instruction that runs (one at a time, in program order).
+top and whose WU results a ``GradWriter`` writes into MST; POOL and ELTWISE bodies to their
+units. The compute side of each bank belongs to the unit of the compute instruction that
+runs (one at a time, in program order).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
