@@ -113,7 +113,8 @@ def _register_layouts(cfg):
 
 def isa_map(cfg):
     """Return the instruction set of ``cfg``: sizes, opcodes (with their queue), header and
-    body fields (offsets from bit 0 of the instruction), error codes and buffers."""
+    body fields (offsets from bit 0 of the instruction), error codes, buffers and the
+    engine's modes (the COMPUTE body's ``desc.mode`` is the index in ``modes``)."""
     header, bodies = [], {}
     for name, field in instruction_layout(cfg):
         if name != "body":
@@ -125,7 +126,7 @@ def isa_map(cfg):
             "opcodes": [{"name": op.name, "value": op.value, "queue": op.queue.name}
                         for op in Opcode],
             "header": header, "bodies": bodies, "error_codes": _members(ErrorCode),
-            "buffers": _members(Buffer)}
+            "buffers": _members(Buffer), "modes": list(MODES)}
 
 
 def _members(kind):
@@ -159,6 +160,9 @@ def _macro(name):
     return name.replace(".", "_").upper()
 
 
+_FIELDS = "register fields"
+
+
 def _snake(camel):
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", camel).upper()
 
@@ -182,7 +186,8 @@ def host_constants(manifest):
     one); a field ``F`` of ``R`` has ``<R>_<F>_SHIFT`` and ``_WIDTH`` within its word,
     ``_MASK`` (in place) when it fits one word and ``_REG``, its LSB's word, when ``R``
     has several. ``<E>_<M>`` is member ``M`` of enumeration ``E`` (``OPCODE_LOAD``,
-    ``ERROR_CODE_DEADLOCK``, ``BUFFER_ACT``, ``POOL_MODE_FORWARD``);
+    ``ERROR_CODE_DEADLOCK``, ``BUFFER_ACT``, ``POOL_MODE_FORWARD``), ``MODE_<M>`` the
+    engine's mode ``M`` (``MODE_FP``);
     ``INSN_<F>_OFFSET`` / ``_WIDTH`` place header field ``F`` and ``INSN_<BODY>_<F>_...``
     the fields of each body in the instruction record."""
     isa, regs = manifest["isa"], manifest["registers"]
@@ -191,9 +196,11 @@ def host_constants(manifest):
                   ("INSN_BYTES", isa["bytes"])],
         "register word addresses": [(f"REG_{r['name']}", r["address"]) for r in regs]
         + [(f"{r['name']}_WORDS", r["words"]) for r in regs if r["words"] > 1],
-        "register fields": [c for r in regs for f in r["fields"] for c in _field_constants(r, f)],
+        _FIELDS: [c for r in regs for f in r["fields"] for c in _field_constants(r, f)],
         "enumerations": [(f"{_snake(kind)}_{k}", v) for kind, members
                          in manifest["enums"].items() for k, v in members.items()],
+        "engine modes (COMPUTE desc.mode)": [(f"MODE_{m.upper()}", i)
+                                             for i, m in enumerate(isa["modes"])],
         "instruction fields: bit offset in the record, width": [
             (f"INSN_{stem}{_macro(f['name'])}_{part}", f[key])
             for stem, fields in [("", isa["header"])]
@@ -207,8 +214,9 @@ def host_constants(manifest):
     return sections
 
 
-def _value(name, value):
-    return hex(value) if name.endswith("_MASK") else str(value)
+def _value(title, name, value):
+    """A constant as text: register field masks in hex, the rest in decimal."""
+    return hex(value) if title == _FIELDS and name.endswith("_MASK") else str(value)
 
 
 _BANNER = ("edgetrain accelerator: register map and instruction set of this configuration.\n"
@@ -222,7 +230,7 @@ def c_header(sections):
              "#define EDGETRAIN_ACCEL_H"]
     for title, rows in sections.items():
         lines += ["", f"/* {title} */"]
-        lines += [f"#define EDGETRAIN_{n} {_value(n, v)}u" for n, v in rows]
+        lines += [f"#define EDGETRAIN_{n} {_value(title, n, v)}u" for n, v in rows]
     return "\n".join(lines + ["", "#endif /* EDGETRAIN_ACCEL_H */", ""])
 
 
@@ -230,7 +238,7 @@ def python_module(sections):
     """Return the Python module of ``host_constants`` (plain integer constants)."""
     lines = ['"""' + _BANNER + '\n"""']
     for title, rows in sections.items():
-        lines += ["", f"# {title}"] + [f"{n} = {_value(n, v)}" for n, v in rows]
+        lines += ["", f"# {title}"] + [f"{n} = {_value(title, n, v)}" for n, v in rows]
     return "\n".join(lines + [""])
 
 

@@ -19,6 +19,7 @@ from edgetrain.hw.accel.isa import INSN_BYTES, Opcode, instruction_layout
 from edgetrain.hw.accel.sequencer import ErrorCode, StatusLayout
 from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
+from edgetrain.hw.engine.descriptor import MODES
 from edgetrain.hw.generate import CONSTANTS_FILE, HEADER_FILE, generate
 
 # Small enough to convert in a few seconds, with every block of the default accelerator.
@@ -171,6 +172,7 @@ def test_manifest_isa_is_the_instruction_layout(manifest):
                               for op in Opcode]
     assert isa["error_codes"] == {e.name: e.value for e in ErrorCode}
     assert isa["buffers"] == {b.name: b.value for b in Buffer}
+    assert isa["modes"] == list(MODES)
     assert [f["name"] for f in isa["header"]] == ["op", "deps.pop_prev", "deps.pop_next",
                                                   "deps.push_prev", "deps.push_next"]
     _check_fields(layout, isa["header"], manifest["enums"])
@@ -200,6 +202,7 @@ def test_python_constants_match_the_manifest(manifest, constants):
     assert set(manifest["enums"]) == set(snake)
     expected |= {f"{snake[kind]}_{k}": v for kind, members in manifest["enums"].items()
                  for k, v in members.items()}
+    expected |= {f"MODE_{m.upper()}": MODES.index(m) for m in MODES}
     for stem, fields in [("", isa["header"])] + [(f"{b.upper()}_", fs)
                                                   for b, fs in isa["bodies"].items()]:
         for f in fields:
