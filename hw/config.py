@@ -130,6 +130,10 @@ class AcceleratorConfig:
         if self.max_burst_beats > 256:
             raise ConfigError(f"max_burst_beats must be <= 256 (AXI4 INCR), not "
                               f"{self.max_burst_beats!r}")
+        if not 12 <= self.axi_addr_bits <= 32:
+            raise ConfigError(f"axi_addr_bits must be in 12..32 (a 4 KiB page at least; the "
+                              f"control registers hold 32-bit DRAM addresses), not "
+                              f"{self.axi_addr_bits!r}")
 
     def _check_update(self):
         lanes, block = self.update_lanes, self.tm * self.tn

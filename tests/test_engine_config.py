@@ -17,6 +17,12 @@ def test_zero_dimension_is_rejected(field):
         AcceleratorConfig(**{field: 0})
 
 
+@pytest.mark.parametrize("bits", [11, 33, 64])
+def test_dram_address_width_outside_the_registers_is_rejected(bits):
+    with pytest.raises(ConfigError, match=f"axi_addr_bits must be in 12..32.*not {bits}"):
+        AcceleratorConfig(axi_addr_bits=bits)
+
+
 def test_narrow_accumulator_is_rejected():
     need = required_accumulator_bits(AcceleratorConfig().max_reduction)
     with pytest.raises(ConfigError, match=f"acc_bits {need - 1} is too narrow.*{need}"):
