@@ -20,4 +20,5 @@ def test_live_refresh_keeps_units_exact(simulator):
     run_accel_tb(simulator, config=LIVE, cases=2 if simulator == "icarus" else 10,
                  test_module="edgetrain.sim.tb.tb_accel_units",
                  build_dir=SIM_ROOT / "accel_units" / f"live-{simulator}",
-                 testcase=["test_pool", "test_coupling", "test_relu_mask"])
+                 testcase=["test_pool", "test_coupling", "test_conv_coupling",
+                           "test_relu_mask"])

@@ -11,6 +11,8 @@ and those argmax rows, against ``sim/golden/pool.py``.
 ``test_coupling``: ``y1 = x1 + F`` (ELTWISE ADD, in place or not) then ``x1 = y1 - F``
 (SUB) on random int16 (``numerics.wrap_add``, the coupling of ``sim/golden/rev.py``): ``y1``
 and the restored ``x1`` are both checked.
+``test_conv_coupling``: the same with ``F = ReLU(conv(x2))`` from an FP COMPUTE into OUT
+(``x2``, ``w`` LOADed; ``sim/reference/engine.py``'s golden conv layer).
 ``test_relu_mask``: ELTWISE RELU_MASK against ``layers.relu_backward(dy, act > 0)``.
 With eDRAM-style banks (a refresh policy other than ``none`` for ``ACT``), every program
 must also leave the banks' ``violations`` counters (``hw/accel/control.py``) at zero and
@@ -32,17 +34,20 @@ from edgetrain.hw.accel.banks import half_depth
 from edgetrain.hw.accel.beats import beat_row
 from edgetrain.hw.accel.control import Reg, REGISTER_BITS, counter_layout
 from edgetrain.hw.accel.eltwise import EltwiseOp
-from edgetrain.hw.accel.isa import Instruction, Opcode, check_program, program_bytes
+from edgetrain.hw.accel.isa import (
+    Instruction, Opcode, check_program, engine_config, program_bytes)
 from edgetrain.hw.accel.pool import PoolMode
 from edgetrain.hw.accel.rowunit import UNIT_BUFFERS
 from edgetrain.hw.accel.sequencer import ErrorCode
 from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.dma.program import raw_transfer
+from edgetrain.hw.engine.descriptor import descriptor_fields
 from edgetrain.sim.golden.layers import relu_backward
 from edgetrain.sim.golden.numerics import wrap_add, wrap_sub
 from edgetrain.sim.golden.pool import maxpool2x2, maxpool2x2_backward
-from .accel_bench import AccelBench
+from edgetrain.sim.reference import engine as ref
+from .accel_bench import AccelBench, rows_bytes
 
 P = {"seed": 1, "cases": 4, "axi_pause": 0.2, **json.loads(os.environ.get("EDGETRAIN_PARAMS",
                                                                           "{}"))}
@@ -343,6 +348,77 @@ async def test_relu_mask(dut):
         assert np.array_equal(got, want), _differ(got, want, what)
     refreshes.check()
 
+
+
+def _conv_case(nprng, fit):
+    """A random FP layer with ReLU whose input and output rows both fit in ``fit`` rows."""
+    while True:
+        case = ref.random_case(nprng, engine_config(CFG), "fp")
+        lay = case.layer
+        x_rows = lay.n * -(-lay.c // T) * lay.h * lay.w
+        f_rows = lay.n * -(-lay.m // T) * lay.out_h * lay.out_w
+        if x_rows + f_rows <= fit:
+            case.relu = True
+            return case, x_rows, f_rows
+
+
+def _conv_coupling(rng, mem, case, x_rows, x1):
+    """LOAD ``x2`` (ACT), ``w`` and ``x1``; COMPUTE ``F = ReLU(conv(x2))`` into OUT, then
+    ``y1 = x1 + F`` and ``x1 = y1 - F`` (into ACT after ``x2``); STORE both."""
+    halves = {b: rng.randrange(2) for b in Buffer}
+    act, out = halves[Buffer.ACT], halves[Buffer.OUT]
+    rows = len(x1)
+    f_run = Run(Buffer.OUT, out, 0, rows)
+    x_run, y_run = Run(Buffer.ACT, 1 - act, 0, rows), Run(Buffer.OUT, 1 - out, 0, rows)
+    back_run = Run(Buffer.ACT, act, x_rows, rows)
+    wgt = rows_bytes(ref.pack_weight_rows(case.w, T), Buffer.WGT.row_bits(CFG))
+    x2_at = mem.put(_rows(case.x.astype(np.int16)))
+    w_at, mem.next = mem.next, mem.next + REGION
+    mem.ram.write(w_at, wgt)
+    x1_at, y_at, back_at = mem.put(x1), mem.result(rows), mem.result(rows)
+    w_body = {"buffer": Buffer.WGT, "dma": vars(raw_transfer(
+        np.arange(w_at, w_at + len(wgt), 2), buf_addr=beat_row(CFG, Buffer.WGT,
+                                                               halves[Buffer.WGT], 0),
+        bus_bytes=CFG.axi_data_bits // 8))}
+    fields = descriptor_fields(engine_config(CFG), "fp", case.layer, shift=case.shift,
+                               stochastic=case.rounding == "stochastic", key=case.key,
+                               relu=True)
+    half_bits = sum(h << b.value for b, h in halves.items())
+    program = [
+        Instruction(Opcode.LOAD, _dma(Run(Buffer.ACT, act, 0, x_rows), x2_at)),
+        Instruction(Opcode.LOAD, w_body),
+        Instruction(Opcode.LOAD, _dma(x_run, x1_at), push_next=True),
+        Instruction(Opcode.COMPUTE, {"halves": half_bits, "desc": fields}, pop_prev=True),
+        Instruction(Opcode.ELTWISE, _eltwise(EltwiseOp.ADD, x_run, f_run, y_run)),
+        Instruction(Opcode.ELTWISE, _eltwise(EltwiseOp.SUB, y_run, f_run, back_run),
+                    push_next=True),
+        Instruction(Opcode.STORE, _dma(y_run, y_at, store=True), pop_prev=True),
+        Instruction(Opcode.STORE, _dma(back_run, back_at, store=True), push_prev=True),
+        Instruction(Opcode.FINISH, pop_next=True),
+    ]
+    return program, y_at, back_at, halves
+
+
+@cocotb.test()
+async def test_conv_coupling(dut):
+    bench = _bench(dut)
+    await bench.reset()
+    rng, nprng, refreshes = bench.rng, np.random.default_rng(P["seed"] + 4), Refreshes()
+    fit = min(half_depth(CFG, b) for b in UNIT_BUFFERS)
+    for case_no in range(P["cases"]):
+        case, x_rows, f_rows = _conv_case(nprng, fit)
+        f = ref.expected(case)["data"].astype(np.int16)
+        x1 = nprng.integers(-1 << 15, 1 << 15, size=f.shape).astype(np.int16)
+        mem = Memory(bench)
+        program, y_at, back_at, halves = _conv_coupling(rng, mem, case, x_rows, _rows(x1))
+        what = f"case {case_no}: {case.layer}, halves {halves}"
+        refreshes.add(await _run(bench, program, what))
+        y1 = _tensor(mem.get(y_at, f_rows), f.shape)
+        back = _tensor(mem.get(back_at, f_rows), f.shape)
+        want = wrap_add(x1, f)
+        assert np.array_equal(y1, want), _differ(y1, want, what + " y1 = x1 + F")
+        assert np.array_equal(back, x1), _differ(back, x1, what + " x1 = y1 - F")
+    refreshes.check()
 
 def _copy_later(rng, mem, x, wait_loads):
     """LOAD ``x`` into ACT, then ``wait_loads`` LOADs of a whole WGT half (SRAM: they only
