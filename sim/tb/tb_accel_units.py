@@ -97,20 +97,16 @@ def _dma(run, dram, *, store=False):
 
 
 def _rows(a):
-    """The ``ACT``/``OUT`` rows (``[rows, T]`` lanes) of an NCHW tensor, channels padded."""
-    n, c, h, w = a.shape
-    ct = -(-c // T)
-    p = np.zeros((n, ct * T, h, w), dtype=np.int16)
-    p[:, :c] = a
-    return p.reshape(n, ct, T, h, w).transpose(0, 1, 3, 4, 2).reshape(-1, T)
+    """The ``ACT``/``OUT`` rows (``[rows, T]`` int16 lanes) of an NCHW tensor
+    (``ref.pack_rows``: channels padded to a multiple of ``T``)."""
+    image = rows_bytes(ref.pack_rows(a, T), 8 * ROW_BYTES)
+    return np.frombuffer(image, dtype="<i2").reshape(-1, T)
 
 
 def _tensor(rows, shape):
-    """The NCHW tensor of ``shape`` from its rows (inverse of ``_rows``)."""
-    n, c, h, w = shape
-    ct = -(-c // T)
-    full = rows.reshape(n, ct, h, w, T).transpose(0, 1, 4, 2, 3).reshape(n, ct * T, h, w)
-    return full[:, :c]
+    """The NCHW tensor of ``shape`` from its rows (``ref.unpack_rows``, padding dropped)."""
+    ints = [int.from_bytes(row.tobytes(), "little") for row in rows]
+    return ref.unpack_rows(ints, shape, T)[0][:, :shape[1]]
 
 
 def _bench(dut):
