@@ -97,10 +97,15 @@ def run_cocotb(*, component, toplevel, test_module, simulator, build_dir, params
                      build_dir=build_dir, build_args=build_args, timescale=("1ns", "1ps"),
                      waves=waves, always=False, log_file=build_dir / "build.log")
     env = {"EDGETRAIN_PARAMS": json.dumps(params or {}), "EDGETRAIN_STRICT_WARNINGS": "1"}
-    results = runner.test(test_module=test_module, hdl_toplevel=toplevel,
-                          build_dir=build_dir, test_dir=build_dir, extra_env=env,
-                          waves=waves, testcase=testcase, timescale=("1ns", "1ps"),
-                          log_file=build_dir / "test.log")
+    try:
+        results = runner.test(test_module=test_module, hdl_toplevel=toplevel,
+                              build_dir=build_dir, test_dir=build_dir, extra_env=env,
+                              waves=waves, testcase=testcase, timescale=("1ns", "1ps"),
+                              log_file=build_dir / "test.log")
+    except SystemExit as e:
+        # cocotb's runner exits instead of returning when a Verilator simulation fails.
+        raise AssertionError(f"the {simulator} simulation ended with status {e.code}; log: "
+                             f"{build_dir / 'test.log'}") from None
     _, failed = get_results(results)
     if failed:
         raise AssertionError(f"{failed} cocotb test(s) failed; log: {build_dir / 'test.log'}")
