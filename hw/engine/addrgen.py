@@ -21,7 +21,8 @@ Each tap carries (``T = tm``, ``d`` the descriptor, sums wrap at the field's wid
 * ``out_addr = n * out_n + ot * out_plane + oy * out_w + ox``
 * ``w_addr = ot * w_out + rt * w_red + (ky * kernel + kx if real else 0)``
 * ``idx = n * idx_n + ot * idx_tile + oy * out_w + ox`` (the element index for stochastic
-  rounding; 0 bits wide, not generated, in a build without it)
+  rounding, to which the engine adds ``idx_off + lane * idx_lane`` per output lane; 0 bits
+  wide, not generated, in a build without it)
 * ``real``: ``ky < kernel`` and ``kx < kernel`` (low only for a null tap); ``inb``: real and
   ``(iy, ix)`` inside ``in_h x in_w``;
 * ``first``/``last``: the first and last tap of one reduction (one output pixel in FP/BP,

@@ -323,7 +323,7 @@ class ConvEngine(wiring.Component):
         queue = fifo.SyncFIFOBuffered(width=entry.size, depth=depth)
         m.submodules.results = ResetInserter(run.abort)(queue)
         lane_off = [Signal(32, name=f"lane_off{i}") for i in range(t)]
-        m.d.sync += [off.eq(times_constant(cur.out_plane, i))
+        m.d.sync += [off.eq(cur.idx_off + times_constant(cur.idx_lane, i))
                      for i, off in enumerate(lane_off)]
         w_data, head = Signal(entry), entry(queue.r_data)
         m.d.comb += [w_data.acc.eq(pe.fp_acc), w_data.out_addr.eq(side.out_addr),

@@ -32,7 +32,7 @@ from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
 
 __all__ = ["MODES", "LayerShape", "DescriptorLayout", "descriptor_fields", "pack_descriptor",
-           "buffer_rows"]
+           "buffer_rows", "mode_rows", "fits"]
 
 MODES = ("fp", "bp", "wu", "update")
 
@@ -101,6 +101,20 @@ def _bits(v):
     return max(1, int(v).bit_length())
 
 
+def mode_rows(cfg, mode, layer):
+    """Return ``{Buffer: rows}`` that ``layer`` uses in ``mode`` (``buffer_rows``; BP reads dy,
+    the FP output's rows, from ``ACT`` and writes dx, the input's, to ``OUT``)."""
+    rows = buffer_rows(cfg, layer)
+    if mode == "bp":
+        rows |= {Buffer.ACT: rows[Buffer.OUT], Buffer.OUT: rows[Buffer.ACT]}
+    return rows
+
+
+def fits(cfg, mode, layer):
+    """Return whether ``layer`` in ``mode`` fits the buffer depths of ``cfg``."""
+    return all(need <= buffer.depth(cfg) for buffer, need in mode_rows(cfg, mode, layer).items())
+
+
 def DescriptorLayout(cfg):
     """Return the ``StructLayout`` of a descriptor for configuration ``cfg``."""
     t = cfg.tm
@@ -113,7 +127,8 @@ def DescriptorLayout(cfg):
         "out_h": size, "out_w": size, "in_h": size, "in_w": size,
         "kernel": _bits(cfg.max_kernel), "stride2": 1, "pad": _bits(cfg.max_kernel),
         "act_n": act, "act_plane": act, "out_n": out, "out_plane": out,
-        "w_out": wgt, "w_red": wgt, "idx_n": 32, "idx_tile": 32,
+        "w_out": wgt, "w_red": wgt, "idx_n": 32, "idx_tile": 32, "idx_lane": 32,
+        "idx_off": 32,
         "shift": signed(8), "stochastic": 1, "relu": 1, "key": 32,
         # UPDATE only: SGD with momentum (``shift`` is g_shift, ``key`` the gradient's key).
         "w_idx_out": _bits(cfg.max_channels * cfg.max_kernel ** 2),
@@ -122,12 +137,19 @@ def DescriptorLayout(cfg):
 
 
 def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, relu=False,
-                      mu_q=0, lr_q=0, lr_shift=0, key_v=0, key_w=0):
+                      mu_q=0, lr_q=0, lr_shift=0, key_v=0, key_w=0, whole=None, origin=None):
     """Return the descriptor fields (a dict of ints) that run ``layer`` in ``mode``.
 
     ``shift`` is the output shift (FP/BP) or ``g_shift`` (UPDATE); ``key`` the rng key of
     the requantized tensor (UPDATE: of the weight gradient); ``mu_q``, ``lr_q``,
     ``lr_shift``, ``key_v``, ``key_w`` are the SGD settings of ``numerics.sgd_momentum``.
+
+    ``whole`` and ``origin`` run ``layer`` as one tile of the layer ``whole``: ``origin``
+    (``{"n", "m", "c", "y"}``, missing keys 0) is where the tile's first image, output
+    channel (FP, UPDATE), input channel (BP, UPDATE) and output row (FP, BP) sit in the
+    whole layer's tensors, so every requantized element gets the index it has there
+    (``idx_off``, ``idx_n``, ``idx_tile``, ``idx_lane``, ``w_idx_out``) and stochastic
+    rounding draws the random words the untiled layer would.
 
     Raises ``ConfigError`` when the layer exceeds the configuration or the buffer depths.
     """
@@ -136,11 +158,7 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     layer.check(cfg)
-    rows = buffer_rows(cfg, layer)
-    if mode == "bp":
-        # BP reads dy (the FP output's rows) from act and writes dx (the input's) to out.
-        rows |= {Buffer.ACT: rows[Buffer.OUT], Buffer.OUT: rows[Buffer.ACT]}
-    for buffer, need in rows.items():
+    for buffer, need in mode_rows(cfg, mode, layer).items():
         if need > buffer.depth(cfg):
             raise ConfigError(f"layer needs {need} {buffer.port_name} buffer rows but the "
                               f"depth is {buffer.depth(cfg)}: tile the layer or raise "
@@ -165,11 +183,40 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
                    in_h=h, in_w=w, act_n=ct * h * w, act_plane=h * w,
                    out_n=mt * ho * wo, out_plane=ho * wo, w_out=ct * k * k, w_red=k * k,
                    idx_n=m * ho * wo, idx_tile=t * ho * wo)
+    geo["idx_lane"] = geo["out_plane"]
+    index = _tile_index(t, mode, layer, whole, origin) if whole is not None else {}
+    geo |= {"w_idx_out": c * k * k, "idx_off": 0} | index
     return dict(mode=MODES.index(mode), batch=n, kernel=k, stride2=int(layer.stride == 2),
                 pad=layer.pad, shift=shift & 0xFF, stochastic=int(bool(stochastic)),
-                relu=int(bool(relu)), key=key & 0xFFFFFFFF, w_idx_out=c * k * k,
+                relu=int(bool(relu)), key=key & 0xFFFFFFFF,
                 mu_q=mu_q, lr_q=lr_q, lr_shift=lr_shift, key_v=key_v & 0xFFFFFFFF,
                 key_w=key_w & 0xFFFFFFFF, **geo)
+
+
+def _tile_index(t, mode, tile, whole, origin):
+    """The index fields of ``tile`` run at ``origin`` inside ``whole`` (see
+    ``descriptor_fields``); ``ConfigError`` if the tile does not sit inside it."""
+    if not isinstance(whole, LayerShape):
+        raise TypeError(f"whole must be a LayerShape, not {whole!r}")
+    o = {"n": 0, "m": 0, "c": 0, "y": 0} | dict(origin or {})
+    if set(o) != {"n", "m", "c", "y"}:
+        raise ConfigError(f"tile origin keys are n, m, c, y, not {sorted(o)}")
+    if o["m"] % t or o["c"] % t:
+        raise ConfigError(f"a tile's first channels (m {o['m']}, c {o['c']}) must be "
+                          f"multiples of tm={t}")
+    bp = mode == "bp"
+    out_w, whole_w = (tile.w, whole.w) if bp else (tile.out_w, whole.out_w)
+    if out_w != whole_w or tile.k != whole.k or tile.stride != whole.stride:
+        raise ConfigError(f"a tile keeps the whole layer's output width {whole_w}, kernel "
+                          f"and stride: {tile} is not a tile of {whole}")
+    k2 = whole.k ** 2
+    if mode in ("wu", "update"):
+        return {"w_idx_out": whole.c * k2, "idx_off": (o["m"] * whole.c + o["c"]) * k2}
+    ch, h, w = (whole.c, whole.h, whole.w) if bp else (whole.m, whole.out_h, whole.out_w)
+    plane = h * w
+    first = o["c"] if bp else o["m"]
+    return {"idx_n": ch * plane, "idx_tile": t * plane, "idx_lane": plane,
+            "idx_off": o["n"] * ch * plane + first * plane + o["y"] * w}
 
 
 def pack_descriptor(cfg, fields):

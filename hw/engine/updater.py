@@ -207,7 +207,7 @@ class WeightUpdater(wiring.Component):
         forward = times_constant(d.w_idx_out, di) + times_constant(d.w_red, dj)
         m.d.sync += [step.eq(forward),
                      wrap.eq(forward + d.w_idx_out - times_constant(d.w_red, t))]
-        m.d.sync += [o.eq(times_constant(d.w_idx_out, n // t) +
+        m.d.sync += [o.eq(d.idx_off + times_constant(d.w_idx_out, n // t) +
                           times_constant(d.w_red, n % t)) for n, o in enumerate(offset)]
         base = self._block_index(m)
         index = [Signal(32, name=f"idx{n}") for n in range(lanes)]
