@@ -53,12 +53,16 @@ ErrorDetail = data.StructLayout({
 
 
 def counter_layout(cfg):
-    """Every counter the host can read, one struct (32-bit fields, MACs 64 bits)."""
+    """Every counter the host can read, one struct (32-bit fields, MACs 64 bits).
+
+    ``engine`` holds program totals over its COMPUTEs: sums, except ``amax``
+    (``acc_bits`` wide), the largest of theirs.
+    """
     return data.StructLayout({
         "cycles": 32,
         "queues": queue_counter_layout(),
         "engine": data.StructLayout({"busy_cycles": 32, "macs": 64, "stall_cycles": 32,
-                                     "saturations": 32}),
+                                     "saturations": 32, "amax": cfg.acc_bits}),
         "banks": data.StructLayout({b.port_name: COUNTERS_LAYOUT for b in Buffer}),
     })
 

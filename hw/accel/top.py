@@ -173,7 +173,8 @@ class Accelerator(wiring.Component):
             m.d.comb += src.r_data.eq(compute.r_data)
 
     def _counters(self, m, ctl, seq, eng, banks, dmas, arb, xbar):
-        """Program totals of the engine counters; queue, bank and DMA figures to registers."""
+        """Program totals of the engine counters (amax: the largest); queue, bank and DMA
+        figures to registers."""
         c = ctl.counters
         totals = Signal.like(c.engine)
         cycles, was_busy = Signal.like(c.cycles), Signal()
@@ -192,6 +193,8 @@ class Accelerator(wiring.Component):
                              totals.macs.eq(totals.macs + ec.macs),
                              totals.stall_cycles.eq(totals.stall_cycles + ec.stall_cycles),
                              totals.saturations.eq(totals.saturations + ec.saturations)]
+                with m.If(ec.amax > totals.amax):
+                    m.d.sync += totals.amax.eq(ec.amax)
         load, store = dmas
         m.d.comb += [ctl.errors.load.eq(load.status), ctl.errors.store.eq(store.status),
                      ctl.errors.window.eq(arb.window_error), ctl.errors.crossbar.eq(xbar.error)]

@@ -4,7 +4,8 @@
 (every channel paused at random with probability ``axi_pause``) on ``m_axi``; ``reset()``,
 ``write_reg`` / ``read_reg`` (``hw/accel/control.py``'s ``Reg``) and ``run(image)`` (load a
 program image at ``PROGRAM_AT``, open the whole DRAM as the window, start it and poll STATUS
-until not busy; returns ``{"done", "error"}``). ``transfer`` builds a LOAD/STORE body moving
+until not busy; returns ``{"done", "error"}``), ``counters(cfg)`` (every counter, read
+through the register port). ``transfer`` builds a LOAD/STORE body moving
 bytes between DRAM and the start of a buffer half. The testbench modules ``tb_accel*`` use it.
 """
 
@@ -13,12 +14,13 @@ import random
 
 import cocotb
 import numpy as np
+from amaranth.lib import data
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiBus, AxiRam
 
 from edgetrain.hw.accel.beats import beat_row
-from edgetrain.hw.accel.control import Reg
+from edgetrain.hw.accel.control import Reg, REGISTER_BITS, counter_layout
 from edgetrain.hw.accel.isa import INSN_BYTES
 from edgetrain.hw.accel.sequencer import StatusLayout
 from edgetrain.hw.dma.program import raw_transfer
@@ -84,6 +86,15 @@ class AccelBench:
             if not status.busy:
                 return {"done": status.done, "error": status.error}
         raise AssertionError(f"the program did not finish in {limit} register polls")
+
+    async def counters(self, cfg):
+        """Return the accelerator's counters (``counter_layout(cfg)``, a ``data.Const``);
+        valid while not busy."""
+        layout = counter_layout(cfg)
+        value = 0
+        for i in range(-(-layout.size // REGISTER_BITS)):
+            value |= await self.read_reg(Reg.COUNTERS.value + i) << (REGISTER_BITS * i)
+        return data.Const(layout, value & ((1 << layout.size) - 1))
 
 
 def rows_bytes(rows, row_bits):

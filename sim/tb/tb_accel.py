@@ -10,7 +10,9 @@ by ELTWISE COPY into the other half, STOREd to another DRAM region, bit for bit.
 ``test_conv_layers``: random FP (with or without ReLU) and BP layers, DRAM to DRAM: the
 operands are LOADed as the engine's buffer rows into random halves, one COMPUTE runs the
 layer, the result's value lanes are STOREd; bit for bit against the golden model
-(``sim/reference/engine.py``).
+(``sim/reference/engine.py``). After each layer the counters read through the register port
+must show the golden useful MACs, amax and saturations, and engine busy cycles in
+``1..cycles``.
 ``test_bad_program_then_good``: an unknown opcode ends with its error code and idle, and
 the next program runs.
 """
@@ -140,11 +142,27 @@ async def test_conv_layers(dut):
         rows = [int.from_bytes(raw[i:i + 2 * CFG.tm], "little")
                 for i in range(0, len(raw), 2 * CFG.tm)]
         got, _ = ref.unpack_rows(rows, out_shape, CFG.tm)
-        want = ref.expected(case)["data"]
-        n, c, h, w = want.shape
-        assert np.array_equal(got[:, :c], want), (
-            f"case {case_no} ({mode} {case.layer}, halves {halves}): "
-            f"{int(np.sum(got[:, :c] != want))} of {want.size} outputs differ")
+        want = ref.expected(case)
+        c = want["data"].shape[1]
+        what = f"case {case_no} ({mode} {case.layer}, halves {halves})"
+        assert np.array_equal(got[:, :c], want["data"]), (
+            f"{what}: {int(np.sum(got[:, :c] != want['data']))} of {want['data'].size} "
+            f"outputs differ")
+        errors = _counter_errors(await bench.counters(CFG), case, want)
+        assert not errors, f"{what}: " + "; ".join(errors)
+
+
+def _counter_errors(counters, case, want):
+    """How the counters after one layer's program differ from the golden ``want``."""
+    eng, errors = counters.engine, []
+    for name, exp in (("macs", ref.useful_macs(case.mode, case.layer)),
+                      ("amax", want["amax"]), ("saturations", want["saturations"])):
+        if int(getattr(eng, name)) != exp:
+            errors.append(f"engine {name} {int(getattr(eng, name))} != {exp}")
+    if not 0 < int(eng.busy_cycles) <= int(counters.cycles):
+        errors.append(f"engine busy_cycles {int(eng.busy_cycles)} not in "
+                      f"1..{int(counters.cycles)}")
+    return errors
 
 
 @cocotb.test()

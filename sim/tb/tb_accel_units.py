@@ -28,11 +28,9 @@ import os
 
 import cocotb
 import numpy as np
-from amaranth.lib import data
 
 from edgetrain.hw.accel.banks import half_depth
 from edgetrain.hw.accel.beats import beat_row
-from edgetrain.hw.accel.control import Reg, REGISTER_BITS, counter_layout
 from edgetrain.hw.accel.eltwise import EltwiseOp
 from edgetrain.hw.accel.isa import (
     Instruction, Opcode, check_program, engine_config, program_bytes)
@@ -134,18 +132,9 @@ class Memory:
         return np.frombuffer(raw, dtype="<i2").reshape(rows, T)
 
 
-async def _counters(bench):
-    """The accelerator's counters (``counter_layout``), read through the register port."""
-    layout = counter_layout(CFG)
-    value = 0
-    for i in range(-(-layout.size // REGISTER_BITS)):
-        value |= await bench.read_reg(Reg.COUNTERS.value + i) << (REGISTER_BITS * i)
-    return data.Const(layout, value & ((1 << layout.size) - 1))
-
-
 async def _bank_counts(bench):
     """Return ``{"refreshes", "violations"}`` of the ACT and OUT banks, summed."""
-    banks = (await _counters(bench)).banks
+    banks = (await bench.counters(CFG)).banks
     return {name: sum(int(getattr(getattr(banks, b.port_name), name)) for b in UNIT_BUFFERS)
             for name in ("refreshes", "violations")}
 
@@ -451,7 +440,7 @@ async def test_lifetime_expiry(dut):
     mem = Memory(bench)
     program, copy_at = _copy_later(rng, mem, x, 0)
     await _run(bench, program, "used at once")
-    cycles = int((await _counters(bench)).cycles)
+    cycles = int((await bench.counters(CFG)).cycles)
     assert cycles < CFG.retention_cycles, f"the prompt program ran {cycles} cycles"
     got = mem.get(copy_at, len(x))
     assert np.array_equal(got, x), _differ(got, x, "used at once")
@@ -461,7 +450,7 @@ async def test_lifetime_expiry(dut):
     assert status == {"done": 1, "error": ErrorCode.NONE}, status
     counts = await _bank_counts(bench)
     dut._log.info("retention %d cycles; the delayed program ran %d cycles, %s",
-                  CFG.retention_cycles, int((await _counters(bench)).cycles), counts)
+                  CFG.retention_cycles, int((await bench.counters(CFG)).cycles), counts)
     got = mem.get(copy_at, len(x))
     # Each of x's rows is read once, by the COPY, after its retention: a violation and a
     # corrupted row each.
