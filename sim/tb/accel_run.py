@@ -6,13 +6,19 @@ from edgetrain.hw.accel.top import Accelerator
 from edgetrain.hw.config import AcceleratorConfig
 from .runner import SIM_ROOT, run_cocotb
 
-__all__ = ["ACCEL_CONFIG", "run_accel_tb"]
+__all__ = ["ACCEL_CONFIG", "TILED_CONFIG", "run_accel_tb"]
 
 # A small accelerator: a 4x4 engine and shallow buffers, so that both simulators build it
 # quickly, with every block of the default one.
 ACCEL_CONFIG = AcceleratorConfig(tm=4, tn=4, max_kernel=3, max_channels=8, max_size=8,
                                  max_batch=2, input_depth=256, weight_depth=64,
                                  output_depth=256, refresh=("none", "none", "none"))
+
+# Shallower buffers still, for the tiled layers of ``tb_accel_tiled``: one 8x8 image of 8
+# channels fills two ACT halves (its rows are tiled), 8x8x3x3 weights need two WGT halves,
+# and a batch of 4 several OUT halves.
+TILED_CONFIG = ACCEL_CONFIG.replace(input_depth=128, output_depth=128, max_batch=4,
+                                    acc_bits=0)
 
 
 def run_accel_tb(simulator, *, config=ACCEL_CONFIG, seed=1, cases=4, axi_pause=0.2,

@@ -1,0 +1,446 @@
+"""Conv layers as accelerator programs: tiles under the buffer budget, ping-pong halves, tokens.
+
+A layer whose operands do not fit one half of each on-chip buffer runs as *tiles*, each one
+engine COMPUTE on a sub-layer, with the tensors in DRAM in the engine's row layout
+(``RowLayout``: an activation's rows ``((n * ceil(C/T) + c // T) * H + y) * W + x`` of ``T``
+int16 lanes, a weight's ``T x T`` blocks ``((m // T * ceil(C/T) + c // T) * K + ky) * K +
+kx``, the master / gradient words of each block after each other). ``tile_layer`` chooses the
+tiles; ``layer_program`` turns them into instructions.
+
+How each mode is cut
+    FP: along output channels (the weights of a channel tile stay in ``WGT`` while every
+    image and row tile of it runs: weight reuse across the batch), then images, then output
+    rows when one image does not fit. A whole-height tile lets the engine pad; a row tile is
+    loaded with its halo and padded on the fly by the DMA (one LOAD per image channel
+    group), and the engine runs it unpadded.
+    BP: along input channels (dx's) and images; one image's dy and dx stay whole (BP reads
+    dy rows around each dx row, and the engine's symmetric padding cannot be cut).
+    WU / UPDATE: along output and input channels only: the weight gradient sums over every
+    image and pixel, and the accumulators of two tiles are not added on chip, so the whole
+    batch of one channel tile must fit (``ConfigError`` otherwise, naming the buffer).
+
+Every requantized element keeps the index it has in the whole layer (``descriptor_fields``'
+``whole`` / ``origin``), so a tiled layer with stochastic rounding equals the untiled one bit
+for bit.
+
+Schedule (``layer_program``): tile ``i`` uses half ``i % 2`` of ``ACT``, ``OUT`` and ``MST``
+(weights: one half per weight tile); its loads ``L_i`` push ``l2c`` with the last LOAD, its
+COMPUTE ``C_i`` pops it and pushes ``c2s`` for its STORE ``S_i``. ``L_{i+d}`` waits for the
+``c2l`` of ``C_i`` and ``C_{i+d}`` for the ``s2c`` of ``S_i``: with ``d = 2`` (FP, BP, WU)
+tile ``i+1`` loads while tile ``i`` computes and tile ``i``'s store overlaps the next
+compute. UPDATE loads, updates and stores ``MST`` rows in place, so it runs with ``d = 1``
+(loads overlap the previous store only); ``serial=True`` forces ``d = 1`` for every mode, for
+debugging. Program order is ``L_0 .. L_{d-1}`` then ``C_i, L_{i+d}, S_i``, so the fetch never
+waits on a queue whose head waits for a compute that has not been fetched.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgetrain.errors import ConfigError
+from edgetrain.hw.accel.banks import half_depth
+from edgetrain.hw.accel.beats import beat_ratio, beat_row
+from edgetrain.hw.accel.isa import Instruction, Opcode, check_program, engine_config
+from edgetrain.hw.buffers.kinds import MASTER_WORD_BITS, Buffer, master_rows_per_block
+from edgetrain.hw.dma.descriptor import Descriptor
+from edgetrain.hw.dma.program import dram_pattern
+from edgetrain.hw.engine.descriptor import MODES, LayerShape, descriptor_fields, fits
+
+__all__ = ["RowLayout", "Tile", "tile_layer", "layer_program", "operands"]
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+#: The tensors each mode reads and writes, and the buffer each one passes through.
+OPERANDS = {
+    "fp": {"x": Buffer.ACT, "w": Buffer.WGT, "y": Buffer.OUT},
+    "bp": {"dy": Buffer.ACT, "w": Buffer.WGT, "dx": Buffer.OUT},
+    "wu": {"x": Buffer.ACT, "dy": Buffer.OUT, "grad": Buffer.MST},
+    "update": {"x": Buffer.ACT, "dy": Buffer.OUT, "mst": Buffer.MST},
+}
+
+
+def operands(mode):
+    """Return the names of the DRAM tensors ``layer_program`` needs in ``mode``."""
+    return tuple(OPERANDS[mode])
+
+
+class RowLayout:
+    """Byte sizes and offsets of tensors in the engine's row layout for configuration ``cfg``.
+
+    ``act_row`` is one activation row (``T`` int16), ``wgt_row`` one weight block (``T x T``
+    int16), ``block`` the master / gradient words of one block (``T x T`` 64-bit words).
+    """
+
+    def __init__(self, cfg):
+        self.t = cfg.tm
+        self.act_row = 2 * self.t
+        self.wgt_row = 2 * self.t * self.t
+        self.block = self.t * self.t * MASTER_WORD_BITS // 8
+
+    def act_bytes(self, shape):
+        n, c, h, w = shape
+        return n * _ceil(c, self.t) * h * w * self.act_row
+
+    def wgt_bytes(self, shape):
+        m, c, k, _ = shape
+        return _ceil(m, self.t) * _ceil(c, self.t) * k * k * self.wgt_row
+
+    def block_bytes(self, shape):
+        return self.wgt_bytes(shape) // self.wgt_row * self.block
+
+    def bytes_of(self, mode, layer):
+        """Return ``{operand: bytes}`` of ``layer`` in ``mode``."""
+        x = (layer.n, layer.c, layer.h, layer.w)
+        y = (layer.n, layer.m, layer.out_h, layer.out_w)
+        w = (layer.m, layer.c, layer.k, layer.k)
+        size = {"x": self.act_bytes(x), "dx": self.act_bytes(x), "y": self.act_bytes(y),
+                "dy": self.act_bytes(y), "w": self.wgt_bytes(w), "grad": self.block_bytes(w),
+                "mst": self.block_bytes(w)}
+        return {name: size[name] for name in OPERANDS[mode]}
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One COMPUTE of a tiled layer.
+
+    ``layer`` is what the engine runs. ``n0``/``nb``: images; ``o0``/``ob``: the channels
+    the tile produces (FP: ``m``, BP: ``c``; WU/UPDATE: ``m``); ``r0``/``rb``: WU/UPDATE's
+    input channels (else the whole ``c`` / ``m``); ``y0``/``yb``: FP output rows; ``pad``:
+    ``(top, bottom)`` rows of zeros the DMA inserts (a row tile; the engine does not pad), or
+    ``None`` (a whole-height tile; the engine pads). ``wtile`` numbers the weight tiles.
+    """
+    layer: LayerShape
+    n0: int
+    nb: int
+    o0: int
+    ob: int
+    r0: int
+    rb: int
+    y0: int
+    yb: int
+    pad: tuple | None
+    wtile: int
+
+    def origin(self, mode):
+        """The tile's place in the whole layer (``descriptor_fields``' ``origin``)."""
+        if mode == "fp":
+            return {"n": self.n0, "m": self.o0, "y": self.y0}
+        if mode == "bp":
+            return {"n": self.n0, "c": self.o0}
+        return {"m": self.o0, "c": self.r0}
+
+
+def _spans(total, size):
+    return [(a, min(size, total - a)) for a in range(0, total, size)]
+
+
+def _largest(limit, ok):
+    """The largest ``v`` in ``1..limit`` with ``ok(v)``, or 0."""
+    for v in range(limit, 0, -1):
+        if ok(v):
+            return v
+    return 0
+
+
+def _sub(layer, **changes):
+    fields = {f: getattr(layer, f) for f in ("n", "c", "h", "w", "m", "k", "stride", "pad")}
+    return LayerShape(**(fields | changes))
+
+
+def _row_tile(layer, oy0, rows):
+    """The engine layer of output rows ``oy0 ..`` (``rows``) and its DMA padding."""
+    s, k, p = layer.stride, layer.k, layer.pad
+    first = oy0 * s                      # first padded input row
+    height = (rows - 1) * s + k
+    top = max(0, p - first)
+    bottom = max(0, first + height - p - layer.h)
+    return _sub(layer, n=1, h=height, w=layer.w + 2 * p, pad=0), (top, bottom)
+
+
+def _fp_tiles(ecfg, layer):
+    t = ecfg.tm
+    for mb in range(_ceil(layer.m, t) * t, 0, -t):
+        mb = min(mb, layer.m)
+        nb = _largest(layer.n, lambda n: fits(ecfg, "fp", _sub(layer, n=n, m=mb)))
+        if nb:
+            return [Tile(_sub(layer, n=b, m=mc), n0, b, m0, mc, 0, layer.c, 0, layer.out_h,
+                         None, j)
+                    for j, (m0, mc) in enumerate(_spans(layer.m, mb))
+                    for n0, b in _spans(layer.n, nb)]
+        if layer.w + 2 * layer.pad > ecfg.max_size:
+            raise ConfigError(
+                f"fp layer cannot be tiled: one image needs more rows than a buffer half "
+                f"holds, and a row tile would be {layer.w + 2 * layer.pad} columns wide with "
+                f"its padding, over max_size={ecfg.max_size}: raise max_size or the depths")
+        rows = _largest(layer.out_h,
+                        lambda r: fits(ecfg, "fp", _sub(_row_tile(layer, 0, r)[0], m=mb)))
+        if rows:
+            tiles = []
+            for j, (m0, mc) in enumerate(_spans(layer.m, mb)):
+                for n0 in range(layer.n):
+                    for y0, r in _spans(layer.out_h, rows):
+                        sub, pad = _row_tile(layer, y0, r)
+                        tiles.append(Tile(_sub(sub, m=mc), n0, 1, m0, mc, 0, layer.c, y0, r,
+                                          pad, j))
+            return tiles
+    raise _refused(ecfg, "fp", _sub(_row_tile(layer, 0, 1)[0], m=min(t, layer.m)),
+                   "one output row of one output channel tile")
+
+
+def _bp_tiles(ecfg, layer):
+    t = ecfg.tm
+    for cb in range(_ceil(layer.c, t) * t, 0, -t):
+        cb = min(cb, layer.c)
+        nb = _largest(layer.n, lambda n: fits(ecfg, "bp", _sub(layer, n=n, c=cb)))
+        if nb:
+            return [Tile(_sub(layer, n=b, c=cc), n0, b, c0, cc, 0, layer.m, 0, layer.h, None, j)
+                    for j, (c0, cc) in enumerate(_spans(layer.c, cb))
+                    for n0, b in _spans(layer.n, nb)]
+    raise _refused(ecfg, "bp", _sub(layer, n=1, c=min(t, layer.c)),
+                   "one image of one input channel tile (BP is not split along rows)")
+
+
+def _wu_tiles(ecfg, mode, layer):
+    t = ecfg.tm
+    for mb in range(_ceil(layer.m, t) * t, 0, -t):
+        mb = min(mb, layer.m)
+        cb = _largest(_ceil(layer.c, t), lambda g: fits(ecfg, mode, _sub(
+            layer, m=mb, c=min(g * t, layer.c))))
+        if cb:
+            cb = min(cb * t, layer.c)
+            return [Tile(_sub(layer, m=mc, c=cc), 0, layer.n, m0, mc, c0, cc, 0, layer.out_h,
+                         None, 0)
+                    for m0, mc in _spans(layer.m, mb) for c0, cc in _spans(layer.c, cb)]
+    raise _refused(ecfg, mode, _sub(layer, m=min(t, layer.m), c=min(t, layer.c)),
+                   "the whole batch of one channel tile (the gradient sums over it)")
+
+
+def _refused(ecfg, mode, smallest, what):
+    """The ``ConfigError`` of a layer whose smallest tile does not fit."""
+    from edgetrain.hw.engine.descriptor import mode_rows
+    over = [f"{b.port_name} {need} > {b.depth(ecfg)}"
+            for b, need in mode_rows(ecfg, mode, smallest).items() if need > b.depth(ecfg)]
+    field = {Buffer.ACT: "input_depth", Buffer.WGT: "weight_depth", Buffer.OUT: "output_depth"}
+    fix = ", ".join(sorted({field[b] for b, need in mode_rows(ecfg, mode, smallest).items()
+                            if need > b.depth(ecfg)}))
+    return ConfigError(f"{mode} layer cannot be tiled: {what} needs more rows than a buffer "
+                       f"half holds ({'; '.join(over)}): raise {fix} or shrink the layer")
+
+
+def tile_layer(cfg, mode, layer):
+    """Return the tiles (``Tile``) that run ``layer`` in ``mode`` on ``cfg``'s accelerator.
+
+    Each tile's ``layer`` fits one half of every buffer. Raises ``ConfigError`` naming the
+    buffer and the depth field when even the smallest tile does not fit.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    ecfg = engine_config(cfg)
+    layer.check(cfg)
+    if mode == "fp":
+        tiles = _fp_tiles(ecfg, layer)
+    elif mode == "bp":
+        tiles = _bp_tiles(ecfg, layer)
+    else:
+        tiles = _wu_tiles(ecfg, mode, layer)
+    for tile in tiles:
+        tile.layer.check(ecfg)
+    return tiles
+
+
+class _Transfers:
+    """LOAD / STORE bodies between DRAM runs and consecutive rows of a buffer half."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.bus = cfg.axi_data_bits // 8
+
+    def rows(self, buffer, half, row, runs, run_bytes, *, store=False):
+        """Move ``len(runs) * run_bytes`` bytes: the runs starting at the byte addresses
+        ``runs`` (in order) to / from rows ``row ..`` of ``buffer``'s ``half``."""
+        beats = (np.asarray(runs, dtype=np.int64)[:, None] +
+                 np.arange(0, run_bytes, self.bus, dtype=np.int64)[None, :]).ravel()
+        desc = Descriptor(**dram_pattern(beats, self.bus, self.cfg.axi_addr_bits),
+                          buf_addr=beat_row(self.cfg, buffer, half, row), n0=beats.size,
+                          store=int(store))
+        return {"buffer": buffer, "dma": vars(desc)}
+
+    def padded(self, half, row, start, real_rows, width, pad, top, bottom):
+        """LOAD ``real_rows`` rows of ``width`` activation rows from ``start`` into ``ACT``
+        with ``pad`` zero columns each side and ``top`` / ``bottom`` zero rows."""
+        ratio = beat_ratio(self.cfg, Buffer.ACT)
+        run = real_rows * width * ratio * self.bus
+        beats = np.arange(start, start + run, self.bus, dtype=np.int64)
+        wide = width + 2 * pad
+        desc = Descriptor(**dram_pattern(beats, self.bus, self.cfg.axi_addr_bits),
+                          buf_addr=beat_row(self.cfg, Buffer.ACT, half, row),
+                          n0=ratio, s0=1, n1=wide, s1=ratio,
+                          n2=real_rows + top + bottom, s2=wide * ratio, pad_top=top,
+                          pad_bottom=bottom, pad_left=pad, pad_right=pad)
+        return {"buffer": Buffer.ACT, "dma": vars(desc)}
+
+
+def _act_runs(lay, at, row_bytes, n0, nb, g0, gb, y0=0):
+    """DRAM byte addresses of the runs of activation ``[N, C, H, W]`` at ``at`` that hold
+    images ``n0 ..`` (``nb``), channel groups ``g0 ..`` (``gb``) and rows ``y0 ..`` (all
+    columns), one run per (image, group), in buffer order."""
+    n, c, h, w = lay
+    groups = _ceil(c, row_bytes // 2)
+    return [at + (((b * groups + g) * h + y0) * w) * row_bytes
+            for b in range(n0, n0 + nb) for g in range(g0, g0 + gb)]
+
+
+class _Program:
+    """The instructions of one tiled layer (see the module docstring for the schedule)."""
+
+    def __init__(self, cfg, mode, layer, at, options, serial):
+        self.cfg, self.mode, self.layer, self.at = cfg, mode, layer, at
+        self.options = options
+        self.rl = RowLayout(cfg)
+        self.xfer = _Transfers(cfg)
+        self.d = 1 if serial or mode == "update" else 2
+
+    def loads(self, i, tile, first_of_wtile):
+        """The LOAD bodies of tile ``i``."""
+        lay, rl, t, half = self.layer, self.rl, self.rl.t, i % 2
+        xs = (lay.n, lay.c, lay.h, lay.w)
+        ys = (lay.n, lay.m, lay.out_h, lay.out_w)
+        bodies = []
+        if self.mode == "fp":
+            if first_of_wtile:
+                bodies.append(self._weights(tile, tile.wtile % 2))
+            if tile.pad is None:
+                bodies.append(self._act(Buffer.ACT, half, self.at["x"], xs, tile.n0, tile.nb,
+                                        0, _ceil(lay.c, t)))
+            else:
+                bodies += self._padded_rows(tile, half, xs)
+        elif self.mode == "bp":
+            if first_of_wtile:
+                bodies.append(self._weights(tile, tile.wtile % 2))
+            bodies.append(self._act(Buffer.ACT, half, self.at["dy"], ys, tile.n0, tile.nb, 0,
+                                    _ceil(lay.m, t)))
+        else:
+            bodies.append(self._act(Buffer.ACT, half, self.at["x"], xs, 0, lay.n,
+                                    tile.r0 // t, _ceil(tile.rb, t)))
+            bodies.append(self._act(Buffer.OUT, half, self.at["dy"], ys, 0, lay.n,
+                                    tile.o0 // t, _ceil(tile.ob, t)))
+            if self.mode == "update":
+                bodies.append(self._blocks(tile, half, self.at["mst"], store=False))
+        return bodies
+
+    def _act(self, buffer, half, at, shape, n0, nb, g0, gb):
+        """A whole-height run of images and channel groups, one LOAD."""
+        n, c, h, w = shape
+        return self.xfer.rows(buffer, half, 0, _act_runs(shape, at, self.rl.act_row, n0, nb,
+                                                         g0, gb), h * w * self.rl.act_row)
+
+    def _padded_rows(self, tile, half, xs):
+        """The halo rows of an FP row tile, padded by the DMA: one LOAD per channel group."""
+        lay, sub = self.layer, tile.layer
+        top, bottom = tile.pad
+        real = sub.h - top - bottom
+        y_first = tile.y0 * lay.stride - lay.pad + top
+        return [self.xfer.padded(half, g * sub.h * sub.w, run, real, lay.w, lay.pad, top,
+                                 bottom)
+                for g, run in enumerate(_act_runs(xs, self.at["x"], self.rl.act_row, tile.n0,
+                                                  1, 0, _ceil(lay.c, self.rl.t), y_first))]
+
+    def _weight_runs(self, tile):
+        """(runs, run bytes) of the weight blocks of ``tile`` in WGT-row order."""
+        lay, t, kk = self.layer, self.rl.t, self.layer.k ** 2
+        cg, mg = _ceil(lay.c, t), _ceil(lay.m, t)
+        if self.mode == "bp":     # every output group, the tile's input groups
+            g0, gb = tile.o0 // t, _ceil(tile.ob, t)
+            return [((m * cg + g0) * kk) for m in range(mg)], gb * kk
+        if self.mode == "fp":     # the tile's output groups, every input group
+            return [tile.o0 // t * cg * kk], _ceil(tile.ob, t) * cg * kk
+        g0, gb = tile.r0 // t, _ceil(tile.rb, t)
+        return [((m * cg + g0) * kk) for m in range(tile.o0 // t, tile.o0 // t +
+                                                      _ceil(tile.ob, t))], gb * kk
+
+    def _weights(self, tile, half):
+        runs, blocks = self._weight_runs(tile)
+        size = self.rl.wgt_row
+        return self.xfer.rows(Buffer.WGT, half, 0, [self.at["w"] + r * size for r in runs],
+                              blocks * size)
+
+    def _blocks(self, tile, half, at, *, store):
+        """The MST rows of the tile's weight blocks (WU gradients, UPDATE masters)."""
+        runs, blocks = self._weight_runs(tile)
+        size = self.rl.block
+        return self.xfer.rows(Buffer.MST, half, 0, [at + r * size for r in runs],
+                              blocks * size, store=store)
+
+    def store(self, i, tile):
+        lay, rl, t, half = self.layer, self.rl, self.rl.t, i % 2
+        if self.mode in ("wu", "update"):
+            name = "grad" if self.mode == "wu" else "mst"
+            return self._blocks(tile, half, self.at[name], store=True)
+        if self.mode == "fp":
+            shape = (lay.n, lay.m, lay.out_h, lay.out_w)
+            runs = _act_runs(shape, self.at["y"], rl.act_row, tile.n0, tile.nb, tile.o0 // t,
+                             _ceil(tile.ob, t), tile.y0)
+            run = tile.yb * lay.out_w * rl.act_row
+        else:
+            shape = (lay.n, lay.c, lay.h, lay.w)
+            runs = _act_runs(shape, self.at["dx"], rl.act_row, tile.n0, tile.nb, tile.o0 // t,
+                             _ceil(tile.ob, t))
+            run = lay.h * lay.w * rl.act_row
+        return self.xfer.rows(Buffer.OUT, half, 0, runs, run, store=True)
+
+    def compute(self, i, tile):
+        halves = {Buffer.ACT: i % 2, Buffer.OUT: i % 2, Buffer.MST: i % 2,
+                  Buffer.WGT: tile.wtile % 2}
+        fields = descriptor_fields(engine_config(self.cfg), self.mode, tile.layer,
+                                   whole=self.layer, origin=tile.origin(self.mode),
+                                   **self.options)
+        return {"halves": sum(h << b.value for b, h in halves.items()), "desc": fields}
+
+    def build(self, tiles, finish):
+        n, d = len(tiles), self.d
+        groups = []
+        for i, tile in enumerate(tiles):
+            first = i == 0 or tiles[i - 1].wtile != tile.wtile
+            bodies = self.loads(i, tile, first)
+            last = len(bodies) - 1
+            groups.append([Instruction(Opcode.LOAD, body, pop_next=j == 0 and i >= d,
+                                       push_next=j == last) for j, body in enumerate(bodies)])
+        program = [insn for group in groups[:d] for insn in group]
+        for i, tile in enumerate(tiles):
+            program.append(Instruction(Opcode.COMPUTE, self.compute(i, tile), pop_prev=True,
+                                       pop_next=i >= d, push_prev=i + d < n, push_next=True))
+            if i + d < n:
+                program += groups[i + d]
+            program.append(Instruction(Opcode.STORE, self.store(i, tile), pop_prev=True,
+                                       push_prev=i + d < n or i == n - 1))
+        if finish:
+            program.append(Instruction(Opcode.FINISH, pop_next=True))
+        return program
+
+
+def layer_program(cfg, mode, layer, at, *, tiles=None, serial=False, finish=True, **options):
+    """Return the instructions that run ``layer`` in ``mode`` from DRAM to DRAM.
+
+    ``at`` maps each of ``operands(mode)`` to its byte address (``RowLayout`` form); UPDATE
+    reads and writes ``mst`` in place. ``options`` are ``descriptor_fields``' requantization
+    and SGD settings (``shift``, ``stochastic``, ``key``, ``relu``, ``mu_q``, ...).
+    ``tiles`` defaults to ``tile_layer``; ``serial`` runs one tile at a time. With
+    ``finish`` the program ends in FINISH (it then waits for the last store).
+    """
+    missing = [name for name in OPERANDS.get(mode, {}) if name not in at]
+    if mode in OPERANDS and missing:
+        raise ConfigError(f"{mode} layer program needs the DRAM address of "
+                          f"{', '.join(missing)}")
+    tiles = tile_layer(cfg, mode, layer) if tiles is None else tiles
+    for name, addr in at.items():
+        if addr % (cfg.axi_data_bits // 8):
+            raise ConfigError(f"DRAM address of {name} {addr:#x} is not a multiple of the "
+                              f"{cfg.axi_data_bits // 8}-byte bus")
+    program = _Program(cfg, mode, layer, at, options, serial).build(tiles, finish)
+    if finish:
+        check_program(program)
+    return program
