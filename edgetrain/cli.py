@@ -22,7 +22,7 @@ COMMANDS = ("train", "generate", "build", "flash")
 TARGETED = {
     "sim": ("engine", "units", "edram", "dma", "bridge", "accel"),
     "bench": ("train", "engine", "update-lanes", "units", "synth-units", "synth-engine",
-              "refresh", "dma", "boards"),
+              "refresh", "dma", "boards", "accel"),
 }
 
 

@@ -32,6 +32,7 @@ def _one_error_line(capsys, *needles):
     (["generate", "-o", "/proc/nope"], "/proc/nope"),
     (["bench", "engine", "--json", "/proc/nope.json"], "/proc/nope.json"),
     (["bench", "refresh", "--json", "/proc/nope.json"], "/proc/nope.json"),
+    (["bench", "accel", "--plot", "/proc/nope.png"], "/proc/nope.png"),
 ])
 def test_unwritable_output_is_one_line_and_exit_2_before_the_work(argv, path, capsys):
     assert main(argv) == 2
@@ -73,6 +74,7 @@ def test_version(capsys):
     (["bench", "update-lanes", "--lanes", "1,-2"], "must be a non-negative integer"),
     (["bench", "dma", "--rtl-tiles", "0"], "argument --rtl-tiles: must be a positive"),
     (["build", "--board", "icebreaker", "--clock-mhz", "0"], "argument --clock-mhz"),
+    (["bench", "accel", "--sets", "digits,vgg"], "unknown layer set 'vgg'"),
     (["bench"], "required: TARGET"),
 ])
 def test_bad_argument_is_one_line_and_exit_2(argv, needle, capsys):

@@ -1,11 +1,12 @@
 """The host side of an ``Accelerator`` in cocotb: AxiRam as DRAM, the register port, runs.
 
-``AccelBench(dut, seed=, axi_pause=)`` starts the clock, puts cocotbext-axi's ``AxiRam``
-(every channel paused at random with probability ``axi_pause``) on ``m_axi``; ``reset()``,
-``write_reg`` / ``read_reg`` (``hw/accel/control.py``'s ``Reg``) and ``run(image)`` (load a
-program image at ``PROGRAM_AT``, open the whole DRAM as the window, start it and poll STATUS
-until not busy; returns ``{"done", "error"}``), ``counters(cfg)`` (every counter, read
-through the register port). ``transfer`` builds a LOAD/STORE body moving
+``AccelBench(dut, seed=, axi_pause=, mem_bytes=)`` starts the clock, puts cocotbext-axi's
+``AxiRam`` of ``mem_bytes`` (every channel paused at random with probability ``axi_pause``)
+on ``m_axi``; ``reset()``, ``write_reg`` / ``read_reg`` (``hw/accel/control.py``'s ``Reg``)
+and ``run(image)`` (load a program image at ``program_at``, the last ``PROGRAM_BYTES`` of
+DRAM, open the whole DRAM as the window, start it and poll STATUS until not busy; returns
+``{"done", "error"}``; ``every`` / ``on_sample`` call a coroutine every so many cycles
+while it runs), ``counters(cfg)`` (every counter, read through the register port). ``transfer`` builds a LOAD/STORE body moving
 bytes between DRAM and the start of a buffer half. The testbench modules ``tb_accel*`` use it.
 """
 
@@ -16,7 +17,7 @@ import cocotb
 import numpy as np
 from amaranth.lib import data
 from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiBus, AxiRam
 
 from edgetrain.hw.accel.beats import beat_row
@@ -26,22 +27,25 @@ from edgetrain.hw.accel.sequencer import StatusLayout
 from edgetrain.hw.dma.program import raw_transfer
 from .tb_dma import _pauses, wake_combinational
 
-__all__ = ["AccelBench", "MEM_BYTES", "PROGRAM_AT", "transfer", "rows_bytes"]
+__all__ = ["AccelBench", "MEM_BYTES", "PROGRAM_AT", "PROGRAM_BYTES", "transfer", "rows_bytes"]
 
 MEM_BYTES = 1 << 18
-PROGRAM_AT = 0x3_0000
+#: The top of DRAM holds the program: 1024 instructions.
+PROGRAM_BYTES = 0x1_0000
+PROGRAM_AT = MEM_BYTES - PROGRAM_BYTES
 
 
 class AccelBench:
     """DRAM, clock, reset and the register port of one accelerator."""
 
-    def __init__(self, dut, *, seed, axi_pause):
+    def __init__(self, dut, *, seed, axi_pause, mem_bytes=MEM_BYTES):
         self.dut = dut
+        self.mem_bytes, self.program_at = mem_bytes, mem_bytes - PROGRAM_BYTES
         self.rng = random.Random(seed)
         logging.getLogger(f"cocotb.{dut._name}.m_axi").setLevel(logging.WARNING)
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
         self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi", bus_separator="__"), dut.clk,
-                          dut.rst, size=MEM_BYTES)
+                          dut.rst, size=mem_bytes)
         channels = (self.ram.write_if.aw_channel, self.ram.write_if.w_channel,
                     self.ram.write_if.b_channel, self.ram.read_if.ar_channel,
                     self.ram.read_if.r_channel)
@@ -73,18 +77,30 @@ class AccelBench:
         await RisingEdge(dut.clk)
         return int(dut.regs__r_data.value)
 
-    async def run(self, program_image, *, limit=200_000):
-        """Run a program image; return the decoded STATUS once it is not busy."""
-        self.ram.write(PROGRAM_AT, program_image)
-        await self.write_reg(Reg.PROG_ADDR.value, PROGRAM_AT)
+    async def run(self, program_image, *, limit=200_000, every=0, on_sample=None):
+        """Run a program image; return the decoded STATUS once it is not busy.
+
+        ``limit`` bounds the STATUS polls. With ``every`` STATUS is polled every ``every``
+        cycles (not back to back) and ``on_sample()`` (a coroutine function) awaited after
+        each poll that finds the program still running.
+        """
+        if len(program_image) > PROGRAM_BYTES:
+            raise AssertionError(f"a program of {len(program_image) // INSN_BYTES} "
+                                 f"instructions does not fit the {PROGRAM_BYTES} program bytes")
+        self.ram.write(self.program_at, program_image)
+        await self.write_reg(Reg.PROG_ADDR.value, self.program_at)
         await self.write_reg(Reg.PROG_COUNT.value, len(program_image) // INSN_BYTES)
         await self.write_reg(Reg.WINDOW_BASE.value, 0)
-        await self.write_reg(Reg.WINDOW_SIZE.value, MEM_BYTES)
+        await self.write_reg(Reg.WINDOW_SIZE.value, self.mem_bytes)
         await self.write_reg(Reg.START.value, 1)
         for _ in range(limit):
+            if every:
+                await ClockCycles(self.dut.clk, every)
             status = StatusLayout.from_bits(await self.read_reg(Reg.STATUS.value))
             if not status.busy:
                 return {"done": status.done, "error": status.error}
+            if on_sample is not None:
+                await on_sample()
         raise AssertionError(f"the program did not finish in {limit} register polls")
 
     async def counters(self, cfg):

@@ -28,7 +28,7 @@ from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.sim.reference import engine as ref
 from . import accel_layers
-from .accel_bench import PROGRAM_AT, AccelBench
+from .accel_bench import AccelBench
 
 P = {"seed": 1, "cases": 4, "axi_pause": 0.2, "serial": False,
      **json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))}
@@ -77,7 +77,7 @@ async def _run_mode(dut, mode):
     for case_no in range(P["cases"]):
         case, tiles = _draw(rng, mode, CUTS[mode][case_no % len(CUTS[mode])])
         images = accel_layers.images(CFG, case)
-        at = accel_layers.place(images, PROGRAM_AT)
+        at = accel_layers.place(images, bench.program_at)
         for name, image in images.items():
             bench.ram.write(at[name], image)
         program = layer_program(CFG, mode, case.layer, at, tiles=tiles, serial=P["serial"],

@@ -1,0 +1,166 @@
+"""Benchmark: whole layers on the accelerator, DRAM to DRAM, every load and store included.
+
+Each layer of a set runs in FP, BP and WU as the tiled, double-buffered program of
+``firmware/tiling.py`` on the generated accelerator (cocotb, ``sim/tb/tb_accel_bench.py``),
+from start to done, with every result checked against the golden model. Per layer and phase:
+cycles, PE utilization = useful MACs / (Tm x Tn x cycles) with loads and stores included, the
+DMA queues' busy fraction (each DMA direction moving data: the bus in use), the cycles each
+queue's head waited for a token, and the banks' refreshes. Per set and phase: the same
+utilization over all its layers (total useful MACs / total cycles).
+
+Sets
+    ``compute``: VGG-like 3x3 layers with deep channels (compute-bound: the DMA's work per
+    tile is a fraction of the engine's), batch 4.
+    ``digits``: every distinct conv of digits-cnn and digits-revnet (the reversible blocks'
+    F and G), batch 8: the WU of a channel tile needs its whole batch on chip.
+"""
+
+import json
+import tempfile
+from pathlib import Path
+
+from edgetrain.errors import ConfigError
+from edgetrain.firmware.nets import NETS, Conv, RevBlock
+from edgetrain.firmware.tiling import tile_layer
+from edgetrain.hw.accel.top import Accelerator
+from edgetrain.hw.engine.descriptor import LayerShape
+from edgetrain.sim.tb.runner import SIM_ROOT, check_simulator, run_cocotb
+
+__all__ = ["PHASES", "layer_sets", "bench_accel", "phase_utilization"]
+
+PHASES = ("fp", "bp", "wu")
+#: The nets whose layers run once per refresh policy, and the policies compared.
+REFRESH_NETS = ("digits-revnet",)
+REFRESH_COMPARED = ("periodic", "live")
+COMPUTE_BATCH = 4
+DIGITS_BATCH = 8
+
+_COMPUTE = (
+    ("vgg-64x64-8x8", LayerShape(n=COMPUTE_BATCH, c=64, h=8, w=8, m=64, k=3, pad=1)),
+    ("vgg-32x64-8x8", LayerShape(n=COMPUTE_BATCH, c=32, h=8, w=8, m=64, k=3, pad=1)),
+    ("vgg-64x64-4x4", LayerShape(n=COMPUTE_BATCH, c=64, h=4, w=4, m=64, k=3, pad=1)),
+)
+
+
+def _net_convs(net, batch):
+    """``(name, LayerShape)`` of every conv of ``net`` (a reversible block's F and G)."""
+    for s in net.shapes():
+        c, h, w = s.in_shape
+        if isinstance(s.layer, Conv):
+            yield (f"{net.name} conv{s.index}",
+                   LayerShape(n=batch, c=c, h=h, w=w, m=s.layer.out_channels, k=s.layer.kernel,
+                              stride=s.layer.stride, pad=s.layer.pad))
+        elif isinstance(s.layer, RevBlock):
+            k = s.layer.kernel
+            lay = LayerShape(n=batch, c=c // 2, h=h, w=w, m=c // 2, k=k, pad=k // 2)
+            yield f"{net.name} rev{s.index}.F", lay
+            yield f"{net.name} rev{s.index}.G", lay
+
+
+def layer_sets():
+    """Return ``{set: [(name, LayerShape)]}``; a digits layer's name lists every use."""
+    uses = {}
+    for net in ("digits-cnn", "digits-revnet"):
+        for name, lay in _net_convs(NETS[net], DIGITS_BATCH):
+            uses.setdefault(lay, []).append(name)
+    digits = [(" = ".join(names) if len(names) < 3 else f"{names[0]} (+{len(names) - 1} "
+               f"like it)", lay) for lay, names in uses.items()]
+    return {"compute": list(_COMPUTE), "digits": digits}
+
+
+def phase_utilization(layers, config):
+    """Total useful MACs / (Tm x Tn x total cycles) per phase over ``layers`` (figures)."""
+    peak = config.tm * config.tn
+    return {p: (sum(r["useful_macs"] for r in layers if r["mode"] == p) /
+                (peak * sum(r["cycles"] for r in layers if r["mode"] == p)))
+            for p in PHASES if any(r["mode"] == p for r in layers)}
+
+
+def _figures(r, config):
+    """The derived figures of one run: utilization, DMA busy and waits as fractions."""
+    cycles = r["cycles"]
+    q = r["queues"]
+    return {"utilization": r["useful_macs"] / (config.tm * config.tn * cycles),
+            "dma_busy": {d: q[d]["busy"] / cycles for d in ("load", "store")},
+            "compute_busy": q["compute"]["busy"] / cycles,
+            "wait": {name: v["wait"] / cycles for name, v in q.items()},
+            "refreshes": sum(b["refreshes"] for b in r["banks"].values())}
+
+
+def _entries(chosen, config):
+    entries = []
+    for set_name, layers in chosen.items():
+        for name, lay in layers:
+            for mode in PHASES:
+                try:
+                    tile_layer(config, mode, lay)
+                except ConfigError as e:
+                    raise ConfigError(f"{set_name} layer {name} ({mode}): {e}") from None
+                entries.append({"set": set_name, "name": name, "mode": mode,
+                                "layer": vars(lay)})
+    return entries
+
+
+def _runs(simulator, config, entries, build, *, sample, seed):
+    """Run ``entries`` on the accelerator of ``config``; return the testbench's records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "runs.json"
+        params = {"config": config.to_dict(), "seed": seed, "layers": entries,
+                  "sample": sample, "out": str(out)}
+        run_cocotb(component=Accelerator(config=config), toplevel="accelerator",
+                   test_module="edgetrain.sim.tb.tb_accel_bench", simulator=simulator,
+                   build_dir=build, params=params)
+        runs = json.loads(out.read_text())
+    for r in runs:
+        r.update(_figures(r, config))
+    return runs
+
+
+def _build_dir(build_dir, simulator, config, tag):
+    if build_dir:
+        return Path(build_dir) / tag
+    return SIM_ROOT / "accel" / f"bench-{simulator}-{config.tm}x{config.tn}-{tag}"
+
+
+def bench_accel(*, simulator, config, build_dir=None, sets=None, sample=512, seed=1,
+                refresh=REFRESH_NETS, policies=REFRESH_COMPARED):
+    """Run every layer of ``sets`` (default: all of ``layer_sets``) in FP, BP and WU, then
+    the layers of each net in ``refresh`` once per policy in ``policies`` (the ``ACT`` and
+    ``OUT`` buffers' ``refresh``; a build each).
+
+    Returns the JSON document: ``sets`` = {set: {``utilization``: {fp, bp, wu}, ``layers``:
+    [...]}}, ``refresh`` = {net: {policy: {``refreshes``, ``violations``, ``cycles``}}} and
+    ``config``. Raises ``ConfigError`` if a layer cannot be tiled for ``config``,
+    ``AssertionError`` if a result mismatches the golden model.
+    """
+    check_simulator(simulator)
+    chosen = layer_sets()
+    if sets:
+        unknown = sorted(set(sets) - set(chosen))
+        if unknown:
+            raise ConfigError(f"unknown layer set {', '.join(unknown)}; choose from "
+                              f"{', '.join(chosen)}")
+        chosen = {name: chosen[name] for name in sets}
+    main = "-".join(dict.fromkeys(config.refresh))
+    runs = _runs(simulator, config, _entries(chosen, config),
+                 _build_dir(build_dir, simulator, config, main), sample=sample, seed=seed)
+    doc = {"simulator": simulator, "array": [config.tm, config.tn], "config": config.to_dict(),
+           "sets": {}, "refresh": {}}
+    for set_name in chosen:
+        layers = [r for r in runs if r["set"] == set_name]
+        doc["sets"][set_name] = {"utilization": phase_utilization(layers, config),
+                                 "layers": layers}
+    for net in refresh:
+        doc["refresh"][net] = {}
+        convs = {f"{net}": list(_net_convs(NETS[net], DIGITS_BATCH))}
+        for policy in policies:
+            cfg = config.replace(refresh=(policy, config.refresh[1], policy))
+            tag = "-".join(dict.fromkeys(cfg.refresh))
+            net_runs = _runs(simulator, cfg, _entries(convs, cfg),
+                             _build_dir(build_dir, simulator, cfg, tag), sample=sample,
+                             seed=seed)
+            doc["refresh"][net][policy] = {
+                k: sum(r["banks"][b][k] for r in net_runs for b in ("act", "out"))
+                for k in ("refreshes", "violations")} | {
+                "cycles": sum(r["cycles"] for r in net_runs), "runs": len(net_runs)}
+    return doc
