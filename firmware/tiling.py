@@ -34,7 +34,7 @@ debugging. Program order is ``L_0 .. L_{d-1}`` then ``C_i, L_{i+d}, S_i``, so th
 waits on a queue whose head waits for a compute that has not been fetched.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,7 +45,8 @@ from edgetrain.hw.accel.isa import Instruction, Opcode, check_program, engine_co
 from edgetrain.hw.buffers.kinds import MASTER_WORD_BITS, Buffer, master_rows_per_block
 from edgetrain.hw.dma.descriptor import Descriptor
 from edgetrain.hw.dma.program import dram_pattern
-from edgetrain.hw.engine.descriptor import MODES, LayerShape, descriptor_fields, fits
+from edgetrain.hw.engine.descriptor import (
+    MODES, LayerShape, descriptor_fields, fits, mode_rows)
 
 __all__ = ["RowLayout", "Tile", "tile_layer", "layer_program", "operands"]
 
@@ -147,8 +148,13 @@ def _largest(limit, ok):
 
 
 def _sub(layer, **changes):
-    fields = {f: getattr(layer, f) for f in ("n", "c", "h", "w", "m", "k", "stride", "pad")}
-    return LayerShape(**(fields | changes))
+    return replace(layer, **changes)
+
+
+def _channel_tiles(channels, t):
+    """Channel-tile sizes to try, largest first: multiples of ``t`` (the last: all)."""
+    for size in range(_ceil(channels, t) * t, 0, -t):
+        yield min(size, channels)
 
 
 def _row_tile(layer, oy0, rows):
@@ -163,8 +169,7 @@ def _row_tile(layer, oy0, rows):
 
 def _fp_tiles(ecfg, layer):
     t = ecfg.tm
-    for mb in range(_ceil(layer.m, t) * t, 0, -t):
-        mb = min(mb, layer.m)
+    for mb in _channel_tiles(layer.m, t):
         nb = _largest(layer.n, lambda n: fits(ecfg, "fp", _sub(layer, n=n, m=mb)))
         if nb:
             return [Tile(_sub(layer, n=b, m=mc), n0, b, m0, mc, 0, layer.c, 0, layer.out_h,
@@ -193,8 +198,7 @@ def _fp_tiles(ecfg, layer):
 
 def _bp_tiles(ecfg, layer):
     t = ecfg.tm
-    for cb in range(_ceil(layer.c, t) * t, 0, -t):
-        cb = min(cb, layer.c)
+    for cb in _channel_tiles(layer.c, t):
         nb = _largest(layer.n, lambda n: fits(ecfg, "bp", _sub(layer, n=n, c=cb)))
         if nb:
             return [Tile(_sub(layer, n=b, c=cc), n0, b, c0, cc, 0, layer.m, 0, layer.h, None, j)
@@ -206,8 +210,7 @@ def _bp_tiles(ecfg, layer):
 
 def _wu_tiles(ecfg, mode, layer):
     t = ecfg.tm
-    for mb in range(_ceil(layer.m, t) * t, 0, -t):
-        mb = min(mb, layer.m)
+    for mb in _channel_tiles(layer.m, t):
         cb = _largest(_ceil(layer.c, t), lambda g: fits(ecfg, mode, _sub(
             layer, m=mb, c=min(g * t, layer.c))))
         if cb:
@@ -221,12 +224,10 @@ def _wu_tiles(ecfg, mode, layer):
 
 def _refused(ecfg, mode, smallest, what):
     """The ``ConfigError`` of a layer whose smallest tile does not fit."""
-    from edgetrain.hw.engine.descriptor import mode_rows
-    over = [f"{b.port_name} {need} > {b.depth(ecfg)}"
-            for b, need in mode_rows(ecfg, mode, smallest).items() if need > b.depth(ecfg)]
-    field = {Buffer.ACT: "input_depth", Buffer.WGT: "weight_depth", Buffer.OUT: "output_depth"}
-    fix = ", ".join(sorted({field[b] for b, need in mode_rows(ecfg, mode, smallest).items()
-                            if need > b.depth(ecfg)}))
+    full = {b: need for b, need in mode_rows(ecfg, mode, smallest).items()
+            if need > b.depth(ecfg)}
+    over = [f"{b.port_name} {need} > {b.depth(ecfg)}" for b, need in full.items()]
+    fix = ", ".join(sorted({b.depth_field for b in full}))
     return ConfigError(f"{mode} layer cannot be tiled: {what} needs more rows than a buffer "
                        f"half holds ({'; '.join(over)}): raise {fix} or shrink the layer")
 
@@ -284,13 +285,13 @@ class _Transfers:
         return {"buffer": Buffer.ACT, "dma": vars(desc)}
 
 
-def _act_runs(lay, at, row_bytes, n0, nb, g0, gb, y0=0):
-    """DRAM byte addresses of the runs of activation ``[N, C, H, W]`` at ``at`` that hold
-    images ``n0 ..`` (``nb``), channel groups ``g0 ..`` (``gb``) and rows ``y0 ..`` (all
-    columns), one run per (image, group), in buffer order."""
-    n, c, h, w = lay
-    groups = _ceil(c, row_bytes // 2)
-    return [at + (((b * groups + g) * h + y0) * w) * row_bytes
+def _act_runs(rl, shape, at, n0, nb, g0, gb, y0=0):
+    """DRAM byte addresses of the runs of activation ``shape`` ``[N, C, H, W]`` at ``at`` (row
+    layout ``rl``) that hold images ``n0 ..`` (``nb``), channel groups ``g0 ..`` (``gb``) and
+    rows ``y0 ..`` (all columns), one run per (image, group), in buffer order."""
+    n, c, h, w = shape
+    groups = _ceil(c, rl.t)
+    return [at + (((b * groups + g) * h + y0) * w) * rl.act_row
             for b in range(n0, n0 + nb) for g in range(g0, g0 + gb)]
 
 
@@ -335,8 +336,8 @@ class _Program:
     def _act(self, buffer, half, at, shape, n0, nb, g0, gb):
         """A whole-height run of images and channel groups, one LOAD."""
         n, c, h, w = shape
-        return self.xfer.rows(buffer, half, 0, _act_runs(shape, at, self.rl.act_row, n0, nb,
-                                                         g0, gb), h * w * self.rl.act_row)
+        return self.xfer.rows(buffer, half, 0, _act_runs(self.rl, shape, at, n0, nb, g0,
+                                                         gb), h * w * self.rl.act_row)
 
     def _padded_rows(self, tile, half, xs):
         """The halo rows of an FP row tile, padded by the DMA: one LOAD per channel group."""
@@ -346,21 +347,22 @@ class _Program:
         y_first = tile.y0 * lay.stride - lay.pad + top
         return [self.xfer.padded(half, g * sub.h * sub.w, run, real, lay.w, lay.pad, top,
                                  bottom)
-                for g, run in enumerate(_act_runs(xs, self.at["x"], self.rl.act_row, tile.n0,
+                for g, run in enumerate(_act_runs(self.rl, xs, self.at["x"], tile.n0,
                                                   1, 0, _ceil(lay.c, self.rl.t), y_first))]
 
     def _weight_runs(self, tile):
-        """(runs, run bytes) of the weight blocks of ``tile`` in WGT-row order."""
+        """(first block of each run, blocks per run) of ``tile``'s weight blocks in WGT-row
+        order: for each of its output groups, the run of its input groups."""
         lay, t, kk = self.layer, self.rl.t, self.layer.k ** 2
-        cg, mg = _ceil(lay.c, t), _ceil(lay.m, t)
-        if self.mode == "bp":     # every output group, the tile's input groups
-            g0, gb = tile.o0 // t, _ceil(tile.ob, t)
-            return [((m * cg + g0) * kk) for m in range(mg)], gb * kk
-        if self.mode == "fp":     # the tile's output groups, every input group
-            return [tile.o0 // t * cg * kk], _ceil(tile.ob, t) * cg * kk
-        g0, gb = tile.r0 // t, _ceil(tile.rb, t)
-        return [((m * cg + g0) * kk) for m in range(tile.o0 // t, tile.o0 // t +
-                                                      _ceil(tile.ob, t))], gb * kk
+        cg = _ceil(lay.c, t)
+        outs = range(tile.o0 // t, tile.o0 // t + _ceil(tile.ob, t))
+        if self.mode == "bp":     # every output group, the tile's (dx) input groups
+            outs, g0, gb = range(_ceil(lay.m, t)), tile.o0 // t, _ceil(tile.ob, t)
+        elif self.mode == "fp":   # the tile's output groups, every input group
+            g0, gb = 0, cg
+        else:                     # the tile's output and input groups
+            g0, gb = tile.r0 // t, _ceil(tile.rb, t)
+        return [(m * cg + g0) * kk for m in outs], gb * kk
 
     def _weights(self, tile, half):
         runs, blocks = self._weight_runs(tile)
@@ -382,12 +384,12 @@ class _Program:
             return self._blocks(tile, half, self.at[name], store=True)
         if self.mode == "fp":
             shape = (lay.n, lay.m, lay.out_h, lay.out_w)
-            runs = _act_runs(shape, self.at["y"], rl.act_row, tile.n0, tile.nb, tile.o0 // t,
+            runs = _act_runs(rl, shape, self.at["y"], tile.n0, tile.nb, tile.o0 // t,
                              _ceil(tile.ob, t), tile.y0)
             run = tile.yb * lay.out_w * rl.act_row
         else:
             shape = (lay.n, lay.c, lay.h, lay.w)
-            runs = _act_runs(shape, self.at["dx"], rl.act_row, tile.n0, tile.nb, tile.o0 // t,
+            runs = _act_runs(rl, shape, self.at["dx"], tile.n0, tile.nb, tile.o0 // t,
                              _ceil(tile.ob, t))
             run = lay.h * lay.w * rl.act_row
         return self.xfer.rows(Buffer.OUT, half, 0, runs, run, store=True)

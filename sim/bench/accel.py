@@ -13,6 +13,10 @@ Sets
     tile is a fraction of the engine's), batch 4.
     ``digits``: every distinct conv of digits-cnn and digits-revnet (the reversible blocks'
     F and G), batch 8: the WU of a channel tile needs its whole batch on chip.
+
+Refresh: the convs of each net of ``REFRESH_NETS`` run again on an accelerator built with
+each policy of ``REFRESH_COMPARED`` for ``ACT`` and ``OUT``; the banks' refresh and
+violation counters of those runs are the policy's figures on the accelerator's own trace.
 """
 
 import json
