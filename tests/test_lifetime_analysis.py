@@ -7,7 +7,8 @@ import pytest
 from edgetrain.cli import main
 from edgetrain.errors import ConfigError
 from edgetrain.firmware.nets import get_net
-from edgetrain.hw.buffers.edram import live_threshold, periodic_interval
+from edgetrain.hw.buffers.edram import (
+    REFRESH_CYCLES, live_threshold, periodic_interval, urgent_threshold)
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.sim.reference.decay import Access, EDRAMModel, random_trace
 from edgetrain.sim.reference.lifetime import (
@@ -52,6 +53,35 @@ def test_live_refreshes_an_isolated_row_once_per_threshold():
                           policy="none", decay=True).run(trace)
         assert none.reads[0].violated == (lifetime >= retention)
         assert (none.reads[0].data != 0xABC) == (lifetime >= retention)
+
+
+def _hammered(addr, *, cycles=400):
+    """Row 0 (bank 0) written once; then, in every cycle, a write of ``addr`` or its read
+    (which releases it, so it never needs a refresh itself); then row 0 read."""
+    return ([Access(0, True, 0, 0xABC)]
+             + [Access(1 + t, t % 2 == 0, addr, t, last=True) for t in range(cycles)]
+             + [Access(cycles + 1, False, 0, last=True)])
+
+
+def test_live_refreshes_hide_in_idle_bank_cycles():
+    depth, banks, retention = 16, 2, 100      # 8 rows per bank
+    rows = depth // banks
+    assert live_threshold(rows, retention) < urgent_threshold(rows, retention)
+    model = EDRAMModel(depth=depth, data_bits=16, retention_cycles=retention, policy="live",
+                       banks=banks)
+    cycles = 400
+    on_time = list(range(1, cycles + 1))
+    # The stream goes to bank 1: bank 0 refreshes row 0 (read when due, its age restarts at
+    # the write-back in the next cycle) and the stream never waits.
+    other = model.run(_hammered(1, cycles=cycles))
+    assert other.refreshes == cycles // (live_threshold(rows, retention) + 1)
+    assert other.accepted[1:-1] == on_time and other.violations == 0
+    # The stream goes to bank 0: the refresh waits until row 0 is urgent, then takes the
+    # bank from the stream for both its cycles, and no data is lost.
+    same = model.run(_hammered(2, cycles=cycles))
+    assert same.refreshes == same.cycles // (urgent_threshold(rows, retention) + 1)
+    assert same.stall_cycles == REFRESH_CYCLES * same.refreshes and same.violations == 0
+    assert same.reads[-1].data == 0xABC and not same.reads[-1].violated
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from edgetrain.hw.buffers.edram import (
     check_bank,
     live_threshold,
     periodic_interval,
-    time_bits)
+    time_bits,
+    urgent_threshold)
 from edgetrain.hw.buffers.lanes import pack_lanes
 from edgetrain.sim.golden.numerics import mix32
 
@@ -69,19 +70,35 @@ class _Bank:
         self.rows, self.retention, self.policy = rows, retention, policy
         self.interval = periodic_interval(rows, retention)
         self.threshold = live_threshold(rows, retention)
+        self.urgent = urgent_threshold(rows, retention)
         self.live = [False] * rows
         self.lost = [True] * rows
         self.stamp = [0] * rows
-        self.write_back = False
+        self.pending = None  # the row a refresh read, until its write-back
         self.refreshes = 0
         self._due = []      # (due cycle, row, stamp) of live rows, by due cycle
         self._ready = []    # (row, stamp) of rows whose due cycle passed, by row
+        self._urgent = []   # (urgent cycle, row, stamp) of live rows, by urgent cycle
 
     def expired(self, row, t):
         return self.lost[row] or t - self.stamp[row] >= self.retention
 
     def _track(self, row):
-        heapq.heappush(self._due, (self.stamp[row] + self.threshold, row, self.stamp[row]))
+        stamp = self.stamp[row]
+        heapq.heappush(self._due, (stamp + self.threshold, row, stamp))
+        heapq.heappush(self._urgent, (stamp + self.urgent, row, stamp))
+
+    def _kept(self, row, stamp, t):
+        """Whether the entry (``row``, ``stamp``) still stands for live, unexpired data."""
+        return self.live[row] and self.stamp[row] == stamp and not self.expired(row, t)
+
+    def _any_urgent(self, t):
+        while self._urgent:
+            at, row, stamp = self._urgent[0]
+            if self._kept(row, stamp, t):
+                return at <= t
+            heapq.heappop(self._urgent)
+        return False
 
     def _live_candidate(self, t):
         while self._due and self._due[0][0] <= t:
@@ -89,34 +106,41 @@ class _Bank:
             heapq.heappush(self._ready, (row, stamp))
         while self._ready:
             row, stamp = self._ready[0]
-            if self.live[row] and self.stamp[row] == stamp and not self.expired(row, t):
+            if self._kept(row, stamp, t):
                 return row
             heapq.heappop(self._ready)
         return None
 
-    def refresh_step(self, t):
-        """Run the refresh side of cycle ``t``; return True if the bank is busy."""
-        if self.write_back:
-            self.write_back = False
+    def refresh_step(self, t, demand=False):
+        """Run the refresh side of cycle ``t``, in which a request addresses the bank if
+        ``demand``; return True if such a request must wait."""
+        if self.policy not in ("periodic", "live"):
+            return False
+        waits = demand and self.policy == "live" and not self._any_urgent(t)
+        if self.pending is not None:
+            if waits:
+                return False
+            row, self.pending = self.pending, None
+            self.lost[row] = self.expired(row, t)
+            self.stamp[row] = t
+            if self.live[row] and not self.lost[row]:
+                self._track(row)
             return True
         row = None
         if self.policy == "periodic" and t % self.interval == 0:
             row = (t // self.interval) % self.rows
         elif self.policy == "live":
             row = self._live_candidate(t)
-        if row is None:
+        if row is None or waits:
             return False
         self.lost[row] = self.expired(row, t)
-        self.stamp[row] = t
-        if self.live[row] and not self.lost[row]:
-            self._track(row)
         self.refreshes += 1
-        self.write_back = True
+        self.pending = row
         return True
 
     def next_event(self, t):
         """Return the first cycle >= ``t`` at which the refresh side may act."""
-        if self.write_back or self._ready:
+        if self.pending is not None or self._ready:
             return t
         if self.policy == "periodic":
             return -(-t // self.interval) * self.interval
@@ -126,6 +150,8 @@ class _Bank:
 
     def write(self, row, t):
         self.live[row], self.lost[row], self.stamp[row] = True, False, t
+        if self.pending == row:
+            self.pending = None
         self._track(row)
 
     def read(self, row, t, last):
@@ -158,7 +184,7 @@ class EDRAMModel:
             bank, row = banks[acc.addr % self.banks], acc.addr // self.banks
             t = self._advance(banks, t, acc.time)
             while True:
-                busy = [b.refresh_step(t) for b in banks]
+                busy = [b.refresh_step(t, demand=b is bank) for b in banks]
                 if not busy[acc.addr % self.banks]:
                     break
                 out.stall_cycles += 1
