@@ -56,7 +56,8 @@ def counter_layout(cfg):
     """Every counter the host can read, one struct (32-bit fields, MACs 64 bits).
 
     ``engine`` holds program totals over its COMPUTEs: sums, except ``amax``
-    (``acc_bits`` wide), the largest of theirs.
+    (``acc_bits`` wide), the largest of theirs. ``banks`` holds each bank's refreshes,
+    stall cycles and violations of the last program, from start to done.
     """
     return data.StructLayout({
         "cycles": 32,

@@ -172,6 +172,24 @@ class Accelerator(wiring.Component):
                              compute.w_data.eq(src.w_data), src.ready.eq(compute.ready)]
             m.d.comb += src.r_data.eq(compute.r_data)
 
+    @staticmethod
+    def _program_counts(m, seq, bank, out):
+        """Drive ``out`` with the bank's counters of the last program, start to done: the
+        free-running counters when it started subtracted from their value while it ran
+        (a program's refreshes, stalls and violations, not those of the idle time after
+        it, while the rows it left live are still refreshed)."""
+        if bank.lane_writes:          # SRAM halves: no refresh, the counters stay zero
+            m.d.comb += out.eq(bank.counters)
+            return
+        at_start = Signal.like(bank.counters, name=f"{bank.buffer.port_name}_at_start")
+        at_done = Signal.like(bank.counters, name=f"{bank.buffer.port_name}_at_done")
+        with m.If(seq.clear_units):
+            m.d.sync += [at_start.eq(bank.counters), at_done.eq(bank.counters)]
+        with m.Elif(seq.status.busy):
+            m.d.sync += at_done.eq(bank.counters)
+        for name in ("refreshes", "stall_cycles", "violations"):
+            m.d.comb += getattr(out, name).eq(getattr(at_done, name) - getattr(at_start, name))
+
     def _counters(self, m, ctl, seq, eng, banks, dmas, arb, xbar):
         """Program totals of the engine counters (amax: the largest); queue, bank and DMA
         figures to registers."""
@@ -180,7 +198,7 @@ class Accelerator(wiring.Component):
         cycles, was_busy = Signal.like(c.cycles), Signal()
         m.d.comb += [c.queues.eq(seq.counters), c.engine.eq(totals), c.cycles.eq(cycles)]
         for b, bank in banks.items():
-            m.d.comb += getattr(c.banks, b.port_name).eq(bank.counters)
+            self._program_counts(m, seq, bank, getattr(c.banks, b.port_name))
         m.d.sync += was_busy.eq(eng.busy)
         with m.If(seq.clear_units):
             m.d.sync += [totals.eq(0), cycles.eq(0)]

@@ -46,12 +46,6 @@ def _banks(counters):
             for b in Buffer}
 
 
-def _since(counters, before):
-    """The bank counters less ``before`` (``_banks`` of an earlier read)."""
-    return {b: {k: v - before[b][k] for k, v in fig.items()}
-            for b, fig in _banks(counters).items()}
-
-
 async def _layer(bench, rng, entry):
     """Run one entry; return its figures."""
     mode, lay = entry["mode"], LayerShape(**entry["layer"])
@@ -62,14 +56,12 @@ async def _layer(bench, rng, entry):
     for name, image in images.items():
         bench.ram.write(at[name], image)
     program = layer_program(CFG, mode, lay, at, tiles=tiles, **accel_layers.options(case))
-    # The banks count from reset: this run's figures are differences.
-    before = _banks(await bench.counters(CFG))
     timeline = []
 
     async def sample():
         c = await bench.counters(CFG)
         timeline.append({"cycle": int(c.cycles), "queues": _queues(c),
-                         "refreshes": sum(v["refreshes"] for v in _since(c, before).values())})
+                         "refreshes": sum(v["refreshes"] for v in _banks(c).values())})
 
     status = await bench.run(program_bytes(CFG, program), limit=20_000_000,
                              every=P["sample"], on_sample=sample)
@@ -81,7 +73,7 @@ async def _layer(bench, rng, entry):
             "cycles": int(c.cycles), "useful_macs": ref.useful_macs(mode, lay),
             "engine": {"busy_cycles": int(c.engine.busy_cycles), "macs": int(c.engine.macs),
                        "stall_cycles": int(c.engine.stall_cycles)},
-            "queues": _queues(c), "banks": _since(c, before), "timeline": timeline,
+            "queues": _queues(c), "banks": _banks(c), "timeline": timeline,
             "mismatches": errors}
 
 
