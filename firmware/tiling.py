@@ -19,6 +19,12 @@ How each mode is cut
     image and pixel, and the accumulators of two tiles are not added on chip, so the whole
     batch of one channel tile must fit (``ConfigError`` otherwise, naming the buffer).
 
+The first tile's loads run before anything computes and the last tile's store after
+everything, so ``_ramped`` cuts those tiles down to one channel group (FP / BP: the first
+tile's produced channels, with weight tiles of their own; WU: the first and the last tile
+to one output and one input group, the last one's 64-bit gradients being the longest
+store).
+
 Every requantized element keeps the index it has in the whole layer (``descriptor_fields``'
 ``whole`` / ``origin``), so a tiled layer with stochastic rounding equals the untiled one bit
 for bit.
@@ -222,6 +228,54 @@ def _wu_tiles(ecfg, mode, layer):
                    "the whole batch of one channel tile (the gradient sums over it)")
 
 
+#: The axis of a tile's ``layer`` its produced channels (``o0`` / ``ob``) are on, per mode.
+_PRODUCED = {"fp": "m", "bp": "c", "wu": "m"}
+
+
+def _split(tile, mode, t, first):
+    """Cut one group of ``tile``'s produced channels off (``first``: its first group, else
+    its last): the two tiles in channel order, or ``None`` if it has one group only."""
+    if tile.ob <= t:
+        return None
+    key = _PRODUCED[mode]
+    lo = t if first else (_ceil(tile.ob, t) - 1) * t
+    return (replace(tile, layer=_sub(tile.layer, **{key: lo}), ob=lo),
+            replace(tile, layer=_sub(tile.layer, **{key: tile.ob - lo}), o0=tile.o0 + lo,
+                    ob=tile.ob - lo))
+
+
+def _ramped(mode, tiles, t):
+    """Shorten what no compute overlaps: the first tile's loads (and WU's last store).
+
+    The first tile's LOADs run before anything computes, the last tile's STORE after, so
+    their tiles are cut down: the first tile's produced channels to one group (its weight
+    load, FP / BP, or its ``dy``, WU), then also WU's input channels; WU's last tile the
+    same way (its gradient store is 64-bit words). FP / BP give the head and the rest of
+    the first tile weight tiles of their own, and the images after them reload the whole
+    weight tile: more load traffic, all of it overlapped with compute.
+    """
+    if mode not in _PRODUCED or not tiles:
+        return tiles
+    first, *rest = _split(tiles[0], mode, t, first=True) or (tiles[0],)
+    if mode == "wu":
+        head = _wu_groups(first, t)
+        body = [*rest, *tiles[1:]]
+        if body:
+            *rest, last = _split(body[-1], mode, t, first=False) or (body[-1],)
+            body = [*body[:-1], *rest, *_wu_groups(last, t)]
+        return head + body
+    if not rest:
+        return tiles
+    return [replace(first, wtile=0), replace(rest[0], wtile=1),
+            *(replace(x, wtile=x.wtile + 2) for x in tiles[1:])]
+
+
+def _wu_groups(tile, t):
+    """A WU tile of one output group, cut into one tile per input group."""
+    return [replace(tile, layer=_sub(tile.layer, c=cc), r0=c0, rb=cc)
+            for c0, cc in ((tile.r0 + a, min(t, tile.rb - a)) for a in range(0, tile.rb, t))]
+
+
 def _refused(ecfg, mode, smallest, what):
     """The ``ConfigError`` of a layer whose smallest tile does not fit."""
     full = {b: need for b, need in mode_rows(ecfg, mode, smallest).items()
@@ -248,6 +302,7 @@ def tile_layer(cfg, mode, layer):
         tiles = _bp_tiles(ecfg, layer)
     else:
         tiles = _wu_tiles(ecfg, mode, layer)
+    tiles = _ramped(mode, tiles, ecfg.tm)
     for tile in tiles:
         tile.layer.check(ecfg)
     return tiles

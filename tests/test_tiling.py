@@ -97,3 +97,18 @@ def test_missing_or_misaligned_dram_addresses_are_refused():
         layer_program(CFG, "fp", lay, {"x": 0x1000, "y": 0x2000})
     with pytest.raises(ConfigError, match="DRAM address of y 0x2004 is not a multiple"):
         layer_program(CFG, "fp", lay, {"x": 0x1000, "w": 0x3000, "y": 0x2004})
+
+
+@pytest.mark.parametrize("mode", ["fp", "bp", "wu"])
+def test_the_first_and_last_transfers_nothing_overlaps_are_one_group(mode):
+    t = CFG.tm
+    for lay, tiles in _random_layers(mode, 30, seed=9):
+        channels = {"fp": lay.m, "bp": lay.c, "wu": lay.m}[mode]
+        assert tiles[0].ob == min(t, channels)
+        if mode == "wu":
+            assert tiles[0].rb == min(t, lay.c)
+            if len(tiles) > 1:
+                assert tiles[-1].rb <= t and tiles[-1].ob <= t
+        else:   # tiles that share a weight tile share its channels
+            for a, b in zip(tiles, tiles[1:]):
+                assert a.wtile != b.wtile or (a.o0, a.ob) == (b.o0, b.ob)

@@ -46,17 +46,29 @@ def run(args):
         return 1
     for name, s in doc["sets"].items():
         print_table([[r["name"], r["mode"], r["tiles"], r["cycles"],
-                      f"{100 * r['utilization']:.2f}%", f"{100 * r['compute_busy']:.1f}%",
+                      f"{100 * r['utilization']:.2f}%", f"{100 * r['dma_bound']:.0f}%",
+                      f"{100 * r['compute_busy']:.1f}%",
                       f"{100 * r['dma_busy']['load']:.1f}%",
                       f"{100 * r['dma_busy']['store']:.1f}%",
                       f"{100 * r['wait']['compute']:.1f}%", r["refreshes"]]
                      for r in s["layers"]],
-                    ["layer", "phase", "tiles", "cycles", "utilization", "compute busy",
+                    ["layer", "phase", "tiles", "cycles", "utilization", "bus need",
+                     "compute busy",
                      "load busy", "store busy", "compute waits", "refreshes"],
                     title=f"{name} set on the {cfg.tm}x{cfg.tn} accelerator "
                           f"({args.simulator}, start to done, loads and stores included)")
         print(f"{name}: utilization " + ", ".join(
             f"{p} {100 * u:.2f}%" for p, u in s["utilization"].items()))
+    for net, policies in doc["refresh"].items():
+        print_table([[net, policy, f["runs"], f["cycles"], f["refreshes"],
+                      "-" if f["fewer_than_periodic"] is None or policy == "periodic"
+                      else f"{100 * f['fewer_than_periodic']:.1f}%",
+                      f["stall_cycles"], f["violations"]]
+                     for policy, f in policies.items()],
+                    ["net", "policy", "layers", "cycles", "refreshes", "fewer than periodic",
+                     "stalls", "violations"],
+                    title=f"refreshes of ACT and OUT on the accelerator's own trace ({net} "
+                          f"convs, FP/BP/WU, start to done)")
     print(f"every result checked against the golden model: 0 mismatches "
           f"({time.monotonic() - t0:.0f} s)")
     if json_file:

@@ -9,8 +9,11 @@ queue's head waited for a token, and the banks' refreshes. Per set and phase: th
 utilization over all its layers (total useful MACs / total cycles).
 
 Sets
-    ``compute``: VGG-like 3x3 layers with deep channels (compute-bound: the DMA's work per
-    tile is a fraction of the engine's), batch 4.
+    ``compute``: VGG-like 3x3 layers with deep channels, ``COMPUTE_PIXELS`` output pixels
+    per batch (batch 4 at 8x8, 16 at 4x4): compute-bound in every phase, i.e. neither DMA
+    direction needs more than ``COMPUTE_BOUND`` of the array's ideal cycles on the bus
+    (``dma_bound``; at batch 4 the 4x4 layer's WU would need exactly all of them: its
+    64-bit gradients take as many beats as the array takes cycles).
     ``digits``: every distinct conv of digits-cnn and digits-revnet (the reversible blocks'
     F and G), batch 8: the WU of a channel tile needs its whole batch on chip.
 
@@ -25,25 +28,35 @@ from pathlib import Path
 
 from edgetrain.errors import ConfigError
 from edgetrain.firmware.nets import NETS, Conv, RevBlock
-from edgetrain.firmware.tiling import tile_layer
+from edgetrain.firmware.tiling import layer_program, operands, tile_layer
+from edgetrain.hw.accel.isa import Opcode
 from edgetrain.hw.accel.top import Accelerator
+from edgetrain.hw.dma.descriptor import Descriptor
 from edgetrain.hw.engine.descriptor import LayerShape
+from edgetrain.sim.reference.engine import useful_macs
 from edgetrain.sim.tb.runner import SIM_ROOT, check_simulator, run_cocotb
 
-__all__ = ["PHASES", "layer_sets", "bench_accel", "phase_utilization"]
+__all__ = ["PHASES", "layer_sets", "bench_accel", "bus_beats", "dma_bound", "phase_utilization"]
 
 PHASES = ("fp", "bp", "wu")
 #: The nets whose layers run once per refresh policy, and the policies compared.
 REFRESH_NETS = ("digits-revnet",)
 REFRESH_COMPARED = ("periodic", "live")
-COMPUTE_BATCH = 4
+#: Output pixels per batch of every compute-set layer (the batch is this / H / W): a WU
+#: block then sums 256 products per lane while its 64-bit gradients take 64 bus beats.
+COMPUTE_PIXELS = 256
+#: The most either DMA direction of a compute-set layer may need of the bus, as a fraction
+#: of the array's ideal cycles, in every phase (``dma_bound``): the set's definition.
+COMPUTE_BOUND = 0.5
 DIGITS_BATCH = 8
 
-_COMPUTE = (
-    ("vgg-64x64-8x8", LayerShape(n=COMPUTE_BATCH, c=64, h=8, w=8, m=64, k=3, pad=1)),
-    ("vgg-32x64-8x8", LayerShape(n=COMPUTE_BATCH, c=32, h=8, w=8, m=64, k=3, pad=1)),
-    ("vgg-64x64-4x4", LayerShape(n=COMPUTE_BATCH, c=64, h=4, w=4, m=64, k=3, pad=1)),
-)
+
+def _vgg(c, m, size):
+    return (f"vgg-{c}x{m}-{size}x{size}",
+            LayerShape(n=COMPUTE_PIXELS // size ** 2, c=c, h=size, w=size, m=m, k=3, pad=1))
+
+
+_COMPUTE = (_vgg(64, 64, 8), _vgg(32, 64, 8), _vgg(64, 64, 4))
 
 
 def _net_convs(net, batch):
@@ -70,6 +83,25 @@ def layer_sets():
     digits = [(" = ".join(names) if len(names) < 3 else f"{names[0]} (+{len(names) - 1} "
                f"like it)", lay) for lay, names in uses.items()]
     return {"compute": list(_COMPUTE), "digits": digits}
+
+
+def bus_beats(config, mode, layer):
+    """Return ``{"load": beats, "store": beats}``: the DRAM beats the tiled program of
+    ``layer`` in ``mode`` moves in each direction (each beat takes the bus for a cycle)."""
+    at = dict.fromkeys(operands(mode), 0)
+    beats = {"load": 0, "store": 0}
+    for insn in layer_program(config, mode, layer, at, finish=False):
+        if insn.op in (Opcode.LOAD, Opcode.STORE):
+            beats[insn.op.name.lower()] += Descriptor(**insn.body["dma"]).dram_beats
+    return beats
+
+
+def dma_bound(config, mode, layer):
+    """Return the busier DMA direction's beats over the engine's ideal cycles (useful MACs
+    / (Tm x Tn)): how close to memory-bound ``layer`` is in ``mode`` (1.0: the bus needs as
+    many cycles as the array)."""
+    ideal = useful_macs(mode, layer) / (config.tm * config.tn)
+    return max(bus_beats(config, mode, layer).values()) / ideal
 
 
 def phase_utilization(layers, config):
@@ -101,7 +133,7 @@ def _entries(chosen, config):
                 except ConfigError as e:
                     raise ConfigError(f"{set_name} layer {name} ({mode}): {e}") from None
                 entries.append({"set": set_name, "name": name, "mode": mode,
-                                "layer": vars(lay)})
+                                "layer": vars(lay), "dma_bound": dma_bound(config, mode, lay)})
     return entries
 
 
@@ -165,6 +197,9 @@ def bench_accel(*, simulator, config, build_dir=None, sets=None, sample=512, see
                              seed=seed)
             doc["refresh"][net][policy] = {
                 k: sum(r["banks"][b][k] for r in net_runs for b in ("act", "out"))
-                for k in ("refreshes", "violations")} | {
+                for k in ("refreshes", "violations", "stall_cycles")} | {
                 "cycles": sum(r["cycles"] for r in net_runs), "runs": len(net_runs)}
+        base = doc["refresh"][net].get("periodic", {}).get("refreshes")
+        for fig in doc["refresh"][net].values():
+            fig["fewer_than_periodic"] = 1 - fig["refreshes"] / base if base else None
     return doc
