@@ -1,14 +1,19 @@
 """``sim/bench/accel.py`` without a simulator: the compute set is compute-bound in every
-phase by its own definition (``dma_bound``), and the bus beats a program moves are the
-bytes of its operands in the row layout."""
+phase by its own definition (``dma_bound``), the bus beats a program moves are the bytes of
+its operands in the row layout, and ``edgetrain bench accel`` renders a result document
+(tables, JSON, plot)."""
+
+import json
 
 import pytest
 
+from edgetrain.cli import main
+from edgetrain.commands import bench_accel as bench_accel_command
 from edgetrain.firmware.tiling import RowLayout, tile_layer
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.descriptor import LayerShape
 from edgetrain.sim.bench.accel import (
-    COMPUTE_BOUND, PHASES, bus_beats, dma_bound, layer_sets)
+    COMPUTE_BOUND, PHASES, _figures, bus_beats, dma_bound, layer_sets, phase_utilization)
 
 CFG = AcceleratorConfig()
 
@@ -32,3 +37,40 @@ def test_bus_beats_of_one_tile_are_its_operands_bytes():
         assert bus_beats(CFG, mode, lay) == {
             "load": sum(sizes[mode][k] for k in read) // bus,
             "store": sizes[mode][written] // bus}
+
+
+def _record(mode, cycles, macs):
+    """One layer's record as the testbench writes it (``tb_accel_bench``), with figures."""
+    queues = {q: {"busy": cycles // 3, "wait": cycles // 10} for q in ("load", "compute",
+                                                                       "store")}
+    r = {"set": "compute", "name": "vgg-64x64-8x8", "mode": mode, "layer": {}, "tiles": 3,
+         "instructions": 13, "cycles": cycles, "useful_macs": macs, "dma_bound": 0.15,
+         "engine": {}, "queues": queues, "mismatches": [],
+         "banks": {b: {"refreshes": 5, "stall_cycles": 0, "violations": 0}
+                   for b in ("act", "wgt", "out", "mst")},
+         "timeline": [{"cycle": cycles // 2, "refreshes": 3,
+                       "queues": {q: {"busy": v["busy"] // 2, "wait": v["wait"] // 2}
+                                  for q, v in queues.items()}}]}
+    return r | _figures(r, CFG)
+
+
+def test_bench_accel_prints_tables_and_draws_the_plot(tmp_path, monkeypatch, capsys):
+    """The command's rendering of a document shaped like ``bench_accel``'s (the benchmark
+    itself runs the RTL for tens of minutes: ``edgetrain bench accel``)."""
+    layers = [_record("fp", 1000, 60_000), _record("wu", 2000, 64_000)]
+    doc = {"sets": {"compute": {"utilization": phase_utilization(layers, CFG),
+                                "layers": layers}},
+           "refresh": {"digits-revnet": {
+               "periodic": {"refreshes": 400, "violations": 0, "stall_cycles": 9,
+                            "cycles": 3000, "runs": 2, "fewer_than_periodic": 0.0},
+               "live": {"refreshes": 100, "violations": 0, "stall_cycles": 0,
+                        "cycles": 3000, "runs": 2, "fewer_than_periodic": 0.75}}}}
+    monkeypatch.setattr(bench_accel_command, "bench_accel", lambda **kw: doc)
+    plot = tmp_path / "accel.png"
+    assert main(["bench", "accel", "--json", str(tmp_path / "a.json"), "--plot",
+                 str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "compute: utilization fp 93.75%, wu 50.00%" in out
+    assert "75.0%" in out and "digits-revnet" in out
+    assert plot.stat().st_size > 0
+    assert json.loads((tmp_path / "a.json").read_text())["refresh"] == doc["refresh"]
