@@ -252,7 +252,8 @@ def _ramped(mode, tiles, t):
     load, FP / BP, or its ``dy``, WU), then also WU's input channels; WU's last tile the
     same way (its gradient store is 64-bit words). FP / BP give the head and the rest of
     the first tile weight tiles of their own, and the images after them reload the whole
-    weight tile: more load traffic, all of it overlapped with compute.
+    weight tile: more load traffic, all of it overlapped with compute. FP / BP also cut
+    the first and the last tile to one image (WU cannot: it sums over the batch).
     """
     if mode not in _PRODUCED or not tiles:
         return tiles
@@ -264,10 +265,22 @@ def _ramped(mode, tiles, t):
             *rest, last = _split(body[-1], mode, t, first=False) or (body[-1],)
             body = [*body[:-1], *rest, *_wu_groups(last, t)]
         return head + body
-    if not rest:
-        return tiles
-    return [replace(first, wtile=0), replace(rest[0], wtile=1),
-            *(replace(x, wtile=x.wtile + 2) for x in tiles[1:])]
+    if rest:
+        tiles = [replace(first, wtile=0), replace(rest[0], wtile=1),
+                 *(replace(x, wtile=x.wtile + 2) for x in tiles[1:])]
+    tiles = [*_one_image(tiles[0], first=True), *tiles[1:]]
+    return [*tiles[:-1], *_one_image(tiles[-1], first=False)]
+
+
+def _one_image(tile, first):
+    """An FP / BP tile of several images cut into its first (``first``) or last image and
+    the rest, in image order: a layer whose batch fits one tile then runs as a pipeline."""
+    if tile.nb <= 1:
+        return [tile]
+    n = 1 if first else tile.nb - 1
+    return [replace(tile, layer=_sub(tile.layer, n=n), nb=n),
+            replace(tile, layer=_sub(tile.layer, n=tile.nb - n), n0=tile.n0 + n,
+                    nb=tile.nb - n)]
 
 
 def _wu_groups(tile, t):

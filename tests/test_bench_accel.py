@@ -28,7 +28,7 @@ def test_the_compute_set_is_compute_bound(mode):
 
 
 def test_bus_beats_of_one_tile_are_its_operands_bytes():
-    lay = LayerShape(n=2, c=8, h=8, w=8, m=8, k=3, pad=1)
+    lay = LayerShape(n=1, c=8, h=8, w=8, m=8, k=3, pad=1)
     rl, bus = RowLayout(CFG), CFG.axi_data_bits // 8
     sizes = {mode: rl.bytes_of(mode, lay) for mode in PHASES}
     for mode, read, written in (("fp", ("x", "w"), "y"), ("bp", ("dy", "w"), "dx"),
