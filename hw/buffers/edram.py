@@ -4,8 +4,8 @@ An ``EDRAMBuffer`` answers the same ``MemoryPortSignature`` port as ``SRAMBuffer
 engine or a DMA uses either. Its rows are BRAM-backed and never really decay; what decays is
 the *claim* that a row holds valid data. Each bank has a ``RefreshController`` that tracks, per
 row, whether the row is live (written and not yet released) and when its data was last
-written, and issues refreshes (a read and a write-back of the row, two bank cycles during
-which the requester is stalled) according to a policy:
+written, and issues refreshes (a read and a write-back of the row, two bank cycles, which
+stall a requester of the bank when they take it from a request) according to a policy:
 
 ``none``      no refresh (plain SRAM control logic).
 ``periodic``  every row, live or not, once per retention period (the conventional baseline).
@@ -62,10 +62,11 @@ REFRESH_POLICIES = ("none", "periodic", "live", "lifetime")
 
 #: Bank cycles one refresh occupies: read the row, then write it back.
 REFRESH_CYCLES = 2
-#: The fraction of a bank's refresh sweep a ``live`` refresh may wait for an idle bank cycle
-#: (``live_threshold``). Measured on the accelerator's FP / WU read streams and the digits
-#: schedules' traces (``EDRAMModel``): a quarter sweep removes about two thirds of the stalls
-#: for ~2-8% more refreshes; longer slacks add refreshes without removing more stalls.
+#: The fraction of a bank's refresh sweep a ``live`` refresh may wait for idle bank cycles
+#: (``live_threshold``). Measured (``EDRAMModel``, then the accelerator): on engine-like FP /
+#: WU read streams and the digits schedules' traces a quarter sweep leaves no stall (the
+#: engine's stall cycles on the compute set of ``edgetrain bench accel`` went from 10-38% to
+#: 0) for 5-9% more refreshes (``edgetrain bench refresh``); longer slacks cost refreshes.
 HIDING_SLACK = 0.25
 COUNTER_BITS = 32
 
@@ -106,8 +107,9 @@ def check_bank(*, policy, rows, retention_cycles, where="eDRAM buffer"):
 def urgent_threshold(rows, retention_cycles):
     """Return the age at which a ``live`` refresh takes the bank from a request.
 
-    Rows this old are refreshed back to back, lowest first, so even when every row of the
-    bank reaches it at once the last one is refreshed ``REFRESH_CYCLES * (rows - 1)`` cycles
+    From then on refreshes take the bank (a pending write-back first, then the due rows
+    lowest first, each read and written back), so even when every row of the bank reaches
+    it at once the last one is written back at most ``REFRESH_CYCLES * rows - 1`` cycles
     later, before it expires.
     """
     return retention_cycles - REFRESH_CYCLES * rows
