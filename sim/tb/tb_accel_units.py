@@ -457,3 +457,9 @@ async def test_lifetime_expiry(dut):
     assert counts == {"refreshes": 0, "violations": len(x)}, counts
     intact = int(np.sum(np.all(got == x, axis=1)))
     assert intact == 0, f"{intact} of {len(x)} rows read after their retention came out intact"
+    # The bank counters are the last program's: a prompt program after it counts none.
+    mem = Memory(bench)
+    program, copy_at = _copy_later(rng, mem, x, 0)
+    await _run(bench, program, "used at once, after the delayed program")
+    got = mem.get(copy_at, len(x))
+    assert np.array_equal(got, x), _differ(got, x, "used at once, after the delayed program")
