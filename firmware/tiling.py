@@ -20,10 +20,10 @@ How each mode is cut
     batch of one channel tile must fit (``ConfigError`` otherwise, naming the buffer).
 
 The first tile's loads run before anything computes and the last tile's store after
-everything, so ``_ramped`` cuts those tiles down to one channel group (FP / BP: the first
-tile's produced channels, with weight tiles of their own; WU: the first and the last tile
-to one output and one input group, the last one's 64-bit gradients being the longest
-store).
+everything, so ``_ramped`` cuts those tiles down: FP / BP the first tile's produced channels
+to one group (with weight tiles of their own), then the first and the last tile to one
+image; WU the first and the last tile to one output and one input group (the last one's
+64-bit gradients being the longest store).
 
 Every requantized element keeps the index it has in the whole layer (``descriptor_fields``'
 ``whole`` / ``origin``), so a tiled layer with stochastic rounding equals the untiled one bit
@@ -228,20 +228,31 @@ def _wu_tiles(ecfg, mode, layer):
                    "the whole batch of one channel tile (the gradient sums over it)")
 
 
-#: The axis of a tile's ``layer`` its produced channels (``o0`` / ``ob``) are on, per mode.
-_PRODUCED = {"fp": "m", "bp": "c", "wu": "m"}
+#: The axes a tile is cut along by ``_cut``: its first index and count fields, and the
+#: field of its ``layer`` they size (produced channels: per mode).
+_AXES = {"image": ("n0", "nb", "n"), "in": ("r0", "rb", "c"),
+         "fp": ("o0", "ob", "m"), "bp": ("o0", "ob", "c"), "wu": ("o0", "ob", "m")}
 
 
-def _split(tile, mode, t, first):
-    """Cut one group of ``tile``'s produced channels off (``first``: its first group, else
-    its last): the two tiles in channel order, or ``None`` if it has one group only."""
-    if tile.ob <= t:
-        return None
-    key = _PRODUCED[mode]
-    lo = t if first else (_ceil(tile.ob, t) - 1) * t
-    return (replace(tile, layer=_sub(tile.layer, **{key: lo}), ob=lo),
-            replace(tile, layer=_sub(tile.layer, **{key: tile.ob - lo}), o0=tile.o0 + lo,
-                    ob=tile.ob - lo))
+def _cut(tile, axis, sizes):
+    """``tile`` cut along ``axis`` (of ``_AXES``) into consecutive parts of ``sizes``."""
+    start, count, key = _AXES[axis]
+    parts, at = [], getattr(tile, start)
+    for size in sizes:
+        parts.append(replace(tile, layer=_sub(tile.layer, **{key: size}),
+                             **{start: at, count: size}))
+        at += size
+    return parts
+
+
+def _one_off(tile, axis, unit, first):
+    """``tile`` with one ``unit`` of ``axis`` cut off its start (``first``) or its end (the
+    last, possibly partial, unit); the tile alone if it has one unit only."""
+    total = getattr(tile, _AXES[axis][1])
+    if total <= unit:
+        return [tile]
+    lo = unit if first else (_ceil(total, unit) - 1) * unit
+    return _cut(tile, axis, [lo, total - lo])
 
 
 def _ramped(mode, tiles, t):
@@ -255,38 +266,25 @@ def _ramped(mode, tiles, t):
     weight tile: more load traffic, all of it overlapped with compute. FP / BP also cut
     the first and the last tile to one image (WU cannot: it sums over the batch).
     """
-    if mode not in _PRODUCED or not tiles:
+    if mode not in ("fp", "bp", "wu") or not tiles:
         return tiles
-    first, *rest = _split(tiles[0], mode, t, first=True) or (tiles[0],)
+    first, *rest = _one_off(tiles[0], mode, t, first=True)
     if mode == "wu":
-        head = _wu_groups(first, t)
         body = [*rest, *tiles[1:]]
         if body:
-            *rest, last = _split(body[-1], mode, t, first=False) or (body[-1],)
-            body = [*body[:-1], *rest, *_wu_groups(last, t)]
-        return head + body
+            *rest, last = _one_off(body[-1], mode, t, first=False)
+            body = [*body[:-1], *rest, *_in_groups(last, t)]
+        return _in_groups(first, t) + body
     if rest:
         tiles = [replace(first, wtile=0), replace(rest[0], wtile=1),
                  *(replace(x, wtile=x.wtile + 2) for x in tiles[1:])]
-    tiles = [*_one_image(tiles[0], first=True), *tiles[1:]]
-    return [*tiles[:-1], *_one_image(tiles[-1], first=False)]
+    tiles = [*_one_off(tiles[0], "image", 1, first=True), *tiles[1:]]
+    return [*tiles[:-1], *_one_off(tiles[-1], "image", 1, first=False)]
 
 
-def _one_image(tile, first):
-    """An FP / BP tile of several images cut into its first (``first``) or last image and
-    the rest, in image order: a layer whose batch fits one tile then runs as a pipeline."""
-    if tile.nb <= 1:
-        return [tile]
-    n = 1 if first else tile.nb - 1
-    return [replace(tile, layer=_sub(tile.layer, n=n), nb=n),
-            replace(tile, layer=_sub(tile.layer, n=tile.nb - n), n0=tile.n0 + n,
-                    nb=tile.nb - n)]
-
-
-def _wu_groups(tile, t):
-    """A WU tile of one output group, cut into one tile per input group."""
-    return [replace(tile, layer=_sub(tile.layer, c=cc), r0=c0, rb=cc)
-            for c0, cc in ((tile.r0 + a, min(t, tile.rb - a)) for a in range(0, tile.rb, t))]
+def _in_groups(tile, t):
+    """A WU tile cut into one tile per input group."""
+    return _cut(tile, "in", [size for _, size in _spans(tile.rb, t)])
 
 
 def _refused(ecfg, mode, smallest, what):
