@@ -15,9 +15,18 @@ How each mode is cut
     group), and the engine runs it unpadded.
     BP: along input channels (dx's) and images; one image's dy and dx stay whole (BP reads
     dy rows around each dx row, and the engine's symmetric padding cannot be cut).
-    WU / UPDATE: along output and input channels only: the weight gradient sums over every
-    image and pixel, and the accumulators of two tiles are not added on chip, so the whole
-    batch of one channel tile must fit (``ConfigError`` otherwise, naming the buffer).
+    WU / UPDATE: along output and input channels, the whole batch in each tile while one
+    channel tile's fits. Otherwise (or under a lifetime schedule) WU cuts one channel group
+    pair along the images: its tiles after the first *add* their exact gradients to the
+    ``MST`` rows (``accumulate``), so the sum is the whole batch's, and only the last one
+    stores. UPDATE's SGD needs the whole batch's gradient: it is not cut along the batch
+    (``ConfigError`` naming the buffer).
+
+Lifetime schedule (``lifetime``: a buffer's refresh policy is ``lifetime``, i.e. none at
+all) every COMPUTE is also cut short enough that what it reads dies before it expires:
+at most ``retention_cycles / 2 - TILE_OVERHEAD`` cycles (``_Budget``), FP along output rows
+if need be, WU along images; FP / BP tiles load their own weights. A layer whose smallest
+tile is longer (BP keeps one image of ``dy`` whole) is refused by name.
 
 The first tile's loads run before anything computes and the last tile's store after
 everything, so ``_ramped`` cuts those tiles down: FP / BP the first tile's produced channels
@@ -29,10 +38,12 @@ Every requantized element keeps the index it has in the whole layer (``descripto
 ``whole`` / ``origin``), so a tiled layer with stochastic rounding equals the untiled one bit
 for bit.
 
-Schedule (``layer_program``): tile ``i`` uses half ``i % 2`` of ``ACT``, ``OUT`` and ``MST``
-(weights: one half per weight tile); its loads ``L_i`` push ``l2c`` with the last LOAD, its
-COMPUTE ``C_i`` pops it and pushes ``c2s`` for its STORE ``S_i``. ``L_{i+d}`` waits for the
-``c2l`` of ``C_i`` and ``C_{i+d}`` for the ``s2c`` of ``S_i``: with ``d = 2`` (FP, BP, WU)
+Schedule (``layer_program``): tile ``i`` uses half ``i % 2`` of ``ACT`` and ``OUT``, and
+half ``wtile % 2`` of ``WGT`` and ``MST`` (one per weight tile, or WU / UPDATE channel
+tile); its loads ``L_i`` push ``l2c`` with the last LOAD, its COMPUTE ``C_i`` pops it and
+pushes ``c2s`` for its STORE ``S_i``. ``L_{i+d}`` waits for the ``c2l`` of ``C_i`` and
+``C_{i+d}`` for the ``s2c`` of ``S_i`` (a WU cut along the batch: the first COMPUTE of
+channel tile ``k + d`` for the one store of channel tile ``k``): with ``d = 2`` (FP, BP, WU)
 tile ``i+1`` loads while tile ``i`` computes and tile ``i``'s store overlaps the next
 compute. UPDATE loads, updates and stores ``MST`` rows in place, so it runs with ``d = 1``
 (loads overlap the previous store only); ``serial=True`` forces ``d = 1`` for every mode, for
@@ -40,6 +51,7 @@ debugging. Program order is ``L_0 .. L_{d-1}`` then ``C_i, L_{i+d}, S_i``, so th
 waits on a queue whose head waits for a compute that has not been fetched.
 """
 
+import itertools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -54,7 +66,8 @@ from edgetrain.hw.dma.program import dram_pattern
 from edgetrain.hw.engine.descriptor import (
     MODES, LayerShape, descriptor_fields, fits, mode_rows)
 
-__all__ = ["RowLayout", "Tile", "tile_layer", "layer_program", "operands"]
+__all__ = ["RowLayout", "Tile", "tile_layer", "lifetime_schedule", "layer_program",
+           "operands", "TILE_OVERHEAD"]
 
 
 def _ceil(a, b):
@@ -118,7 +131,11 @@ class Tile:
     the tile produces (FP: ``m``, BP: ``c``; WU/UPDATE: ``m``); ``r0``/``rb``: WU/UPDATE's
     input channels (else the whole ``c`` / ``m``); ``y0``/``yb``: FP output rows; ``pad``:
     ``(top, bottom)`` rows of zeros the DMA inserts (a row tile; the engine does not pad), or
-    ``None`` (a whole-height tile; the engine pads). ``wtile`` numbers the weight tiles.
+    ``None`` (a whole-height tile; the engine pads). ``wtile`` numbers the weight tiles
+    (WU / UPDATE: the channel tiles, whose ``MST`` half is ``wtile % 2``). A WU cut along
+    the batch has several tiles per channel tile: ``acc`` on all but the first (their
+    gradients are added to the ``MST`` rows), ``stores`` on the last only (the summed
+    gradients go to DRAM after it).
     """
     layer: LayerShape
     n0: int
@@ -131,6 +148,8 @@ class Tile:
     yb: int
     pad: tuple | None
     wtile: int
+    acc: bool = False
+    stores: bool = True
 
     def origin(self, mode):
         """The tile's place in the whole layer (``descriptor_fields``' ``origin``)."""
@@ -173,10 +192,10 @@ def _row_tile(layer, oy0, rows):
     return _sub(layer, n=1, h=height, w=layer.w + 2 * p, pad=0), (top, bottom)
 
 
-def _fp_tiles(ecfg, layer):
+def _fp_tiles(ecfg, layer, ok):
     t = ecfg.tm
     for mb in _channel_tiles(layer.m, t):
-        nb = _largest(layer.n, lambda n: fits(ecfg, "fp", _sub(layer, n=n, m=mb)))
+        nb = _largest(layer.n, lambda n: ok("fp", _sub(layer, n=n, m=mb)))
         if nb:
             return [Tile(_sub(layer, n=b, m=mc), n0, b, m0, mc, 0, layer.c, 0, layer.out_h,
                          None, j)
@@ -188,7 +207,7 @@ def _fp_tiles(ecfg, layer):
                 f"holds, and a row tile would be {layer.w + 2 * layer.pad} columns wide with "
                 f"its padding, over max_size={ecfg.max_size}: raise max_size or the depths")
         rows = _largest(layer.out_h,
-                        lambda r: fits(ecfg, "fp", _sub(_row_tile(layer, 0, r)[0], m=mb)))
+                        lambda r: ok("fp", _sub(_row_tile(layer, 0, r)[0], m=mb)))
         if rows:
             tiles = []
             for j, (m0, mc) in enumerate(_spans(layer.m, mb)):
@@ -199,33 +218,42 @@ def _fp_tiles(ecfg, layer):
                                           pad, j))
             return tiles
     raise _refused(ecfg, "fp", _sub(_row_tile(layer, 0, 1)[0], m=min(t, layer.m)),
-                   "one output row of one output channel tile")
+                   "one output row of one output channel tile", ok)
 
 
-def _bp_tiles(ecfg, layer):
+def _bp_tiles(ecfg, layer, ok):
     t = ecfg.tm
     for cb in _channel_tiles(layer.c, t):
-        nb = _largest(layer.n, lambda n: fits(ecfg, "bp", _sub(layer, n=n, c=cb)))
+        nb = _largest(layer.n, lambda n: ok("bp", _sub(layer, n=n, c=cb)))
         if nb:
             return [Tile(_sub(layer, n=b, c=cc), n0, b, c0, cc, 0, layer.m, 0, layer.h, None, j)
                     for j, (c0, cc) in enumerate(_spans(layer.c, cb))
                     for n0, b in _spans(layer.n, nb)]
     raise _refused(ecfg, "bp", _sub(layer, n=1, c=min(t, layer.c)),
-                   "one image of one input channel tile (BP is not split along rows)")
+                   "one image of one input channel tile (BP is not split along rows)", ok)
 
 
-def _wu_tiles(ecfg, mode, layer):
+def _wu_tiles(ecfg, mode, layer, ok):
     t = ecfg.tm
     for mb in _channel_tiles(layer.m, t):
-        cb = _largest(_ceil(layer.c, t), lambda g: fits(ecfg, mode, _sub(
+        cb = _largest(_ceil(layer.c, t), lambda g: ok(mode, _sub(
             layer, m=mb, c=min(g * t, layer.c))))
         if cb:
             cb = min(cb * t, layer.c)
             return [Tile(_sub(layer, m=mc, c=cc), 0, layer.n, m0, mc, c0, cc, 0, layer.out_h,
                          None, 0)
                     for m0, mc in _spans(layer.m, mb) for c0, cc in _spans(layer.c, cb)]
-    raise _refused(ecfg, mode, _sub(layer, m=min(t, layer.m), c=min(t, layer.c)),
-                   "the whole batch of one channel tile (the gradient sums over it)")
+    one = _sub(layer, m=min(t, layer.m), c=min(t, layer.c))
+    nb = _largest(layer.n, lambda n: ok(mode, _sub(one, n=n))) if mode == "wu" else 0
+    if nb:       # the batch of one channel tile in parts, their gradients summed in MST
+        return [Tile(_sub(layer, n=b, m=mc, c=cc), n0, b, m0, mc, c0, cc, 0, layer.out_h,
+                     None, 0, acc=n0 > 0, stores=n0 + b == layer.n)
+                for m0, mc in _spans(layer.m, t) for c0, cc in _spans(layer.c, t)
+                for n0, b in _spans(layer.n, nb)]
+    raise _refused(ecfg, mode, _sub(one, n=1) if mode == "wu" else one,
+                   "one image of one channel tile" if mode == "wu" else
+                   "the whole batch of one channel tile (UPDATE's SGD needs the gradient "
+                   "of the whole batch)", ok)
 
 
 #: The axes a tile is cut along by ``_cut``: its first index and count fields, and the
@@ -287,33 +315,91 @@ def _in_groups(tile, t):
     return _cut(tile, "in", [size for _, size in _spans(tile.rb, t)])
 
 
-def _refused(ecfg, mode, smallest, what):
-    """The ``ConfigError`` of a layer whose smallest tile does not fit."""
+def _refused(ecfg, mode, smallest, what, ok):
+    """The ``ConfigError`` of a layer whose smallest tile does not fit (the buffers or the
+    lifetime budget ``ok``)."""
     full = {b: need for b, need in mode_rows(ecfg, mode, smallest).items()
             if need > b.depth(ecfg)}
+    if not full:
+        return ConfigError(
+            f"{mode} layer cannot be tiled for the lifetime refresh policy: {what} computes "
+            f"for {ok.cycles(mode, smallest)} cycles, and its data must die within "
+            f"{ok.bound} (half of retention_cycles {ecfg.retention_cycles}, less the "
+            f"engine's overhead): use refresh policy live for act/out or raise "
+            f"retention_cycles")
     over = [f"{b.port_name} {need} > {b.depth(ecfg)}" for b, need in full.items()]
     fix = ", ".join(sorted({b.depth_field for b in full}))
     return ConfigError(f"{mode} layer cannot be tiled: {what} needs more rows than a buffer "
                        f"half holds ({'; '.join(over)}): raise {fix} or shrink the layer")
 
 
-def tile_layer(cfg, mode, layer):
+#: Cycles a COMPUTE takes beyond its taps (dispatch, pipeline fill and drain), reserved
+#: from a lifetime schedule's budget.
+TILE_OVERHEAD = 64
+
+
+class _Budget:
+    """Whether a tile fits: one half of every buffer and, for a lifetime schedule, a
+    COMPUTE short enough that its data die before they expire.
+
+    With double buffering a row is written while the previous tile computes and read until
+    its own tile's COMPUTE ends, so a schedule whose COMPUTEs each take at most ``bound``
+    cycles keeps every row under ``2 * bound + 2 * TILE_OVERHEAD <= retention_cycles``.
+    A COMPUTE takes its taps (``ceil(M/T) ceil(C/T) N max(H W, OH OW) K^2``), or in WU the
+    rows the gradient writer adds into ``MST`` per block if those are more.
+    """
+
+    def __init__(self, cfg, ecfg, lifetime):
+        self.ecfg = ecfg
+        self.bound = (cfg.retention_cycles // 2 - TILE_OVERHEAD) if lifetime else None
+        self.mst_rows = master_rows_per_block(cfg)
+
+    def cycles(self, mode, layer):
+        t = self.ecfg.tm
+        per_block = layer.n * max(layer.h * layer.w, layer.out_h * layer.out_w)
+        if mode == "wu":
+            per_block = max(per_block, self.mst_rows)
+        return _ceil(layer.m, t) * _ceil(layer.c, t) * layer.k ** 2 * per_block
+
+    def __call__(self, mode, layer):
+        return fits(self.ecfg, mode, layer) and (
+            self.bound is None or self.cycles(mode, layer) <= self.bound)
+
+
+def lifetime_schedule(cfg):
+    """Return whether ``cfg``'s programs must keep every buffered row under its retention
+    (``refresh`` policy ``lifetime`` for a buffer that DMA loads fill: ``act``, ``wgt`` or
+    ``out``): no refresh will keep it."""
+    return "lifetime" in cfg.refresh
+
+
+def tile_layer(cfg, mode, layer, *, lifetime=None):
     """Return the tiles (``Tile``) that run ``layer`` in ``mode`` on ``cfg``'s accelerator.
 
-    Each tile's ``layer`` fits one half of every buffer. Raises ``ConfigError`` naming the
-    buffer and the depth field when even the smallest tile does not fit.
+    Each tile's ``layer`` fits one half of every buffer. With ``lifetime`` (default:
+    ``lifetime_schedule(cfg)``) every COMPUTE is also short enough that what it reads dies
+    before ``retention_cycles`` (``_Budget``), and every FP / BP tile loads its own weights.
+    Raises ``ConfigError`` naming the buffer and the depth field (or the lifetime budget)
+    when even the smallest tile does not fit.
     """
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     ecfg = engine_config(cfg)
     layer.check(cfg)
+    lifetime = lifetime_schedule(cfg) if lifetime is None else lifetime
+    ok = _Budget(cfg, ecfg, lifetime)
     if mode == "fp":
-        tiles = _fp_tiles(ecfg, layer)
+        tiles = _fp_tiles(ecfg, layer, ok)
     elif mode == "bp":
-        tiles = _bp_tiles(ecfg, layer)
+        tiles = _bp_tiles(ecfg, layer, ok)
     else:
-        tiles = _wu_tiles(ecfg, mode, layer)
+        tiles = _wu_tiles(ecfg, mode, layer, ok)
     tiles = _ramped(mode, tiles, ecfg.tm)
+    if mode in ("wu", "update"):          # number the channel tiles: their MST halves
+        slot = -1
+        tiles = [replace(x, wtile=(slot := slot + (not x.acc))) for x in tiles]
+    elif lifetime:                        # weights die young too: reloaded by every tile
+        tiles = [replace(x, wtile=i) for i, x in enumerate(tiles)]
     for tile in tiles:
         tile.layer.check(ecfg)
     return tiles
@@ -391,12 +477,13 @@ class _Program:
             bodies.append(self._act(Buffer.ACT, half, self.at["dy"], ys, tile.n0, tile.nb, 0,
                                     _ceil(lay.m, t)))
         else:
-            bodies.append(self._act(Buffer.ACT, half, self.at["x"], xs, 0, lay.n,
+            bodies.append(self._act(Buffer.ACT, half, self.at["x"], xs, tile.n0, tile.nb,
                                     tile.r0 // t, _ceil(tile.rb, t)))
-            bodies.append(self._act(Buffer.OUT, half, self.at["dy"], ys, 0, lay.n,
+            bodies.append(self._act(Buffer.OUT, half, self.at["dy"], ys, tile.n0, tile.nb,
                                     tile.o0 // t, _ceil(tile.ob, t)))
             if self.mode == "update":
-                bodies.append(self._blocks(tile, half, self.at["mst"], store=False))
+                bodies.append(self._blocks(tile, tile.wtile % 2, self.at["mst"],
+                                           store=False))
         return bodies
 
     def _act(self, buffer, half, at, shape, n0, nb, g0, gb):
@@ -447,7 +534,7 @@ class _Program:
         lay, rl, t, half = self.layer, self.rl, self.rl.t, i % 2
         if self.mode in ("wu", "update"):
             name = "grad" if self.mode == "wu" else "mst"
-            return self._blocks(tile, half, self.at[name], store=True)
+            return self._blocks(tile, tile.wtile % 2, self.at[name], store=True)
         if self.mode == "fp":
             shape = (lay.n, lay.m, lay.out_h, lay.out_w)
             runs = _act_runs(rl, shape, self.at["y"], tile.n0, tile.nb, tile.o0 // t,
@@ -461,15 +548,25 @@ class _Program:
         return self.xfer.rows(Buffer.OUT, half, 0, runs, run, store=True)
 
     def compute(self, i, tile):
-        halves = {Buffer.ACT: i % 2, Buffer.OUT: i % 2, Buffer.MST: i % 2,
+        halves = {Buffer.ACT: i % 2, Buffer.OUT: i % 2, Buffer.MST: tile.wtile % 2,
                   Buffer.WGT: tile.wtile % 2}
         fields = descriptor_fields(engine_config(self.cfg), self.mode, tile.layer,
                                    whole=self.layer, origin=tile.origin(self.mode),
                                    **self.options)
-        return {"halves": sum(h << b.value for b, h in halves.items()), "desc": fields}
+        return {"halves": sum(h << b.value for b, h in halves.items()),
+                "accumulate": int(tile.acc), "desc": fields}
 
     def build(self, tiles, finish):
+        """The program: loads, computes and stores of ``tiles`` with their tokens.
+
+        A tile's *slot* is its result: an ``OUT`` half (FP / BP) or a channel tile's
+        ``MST`` half (WU / UPDATE), stored once after its last tile (``stores``). The first
+        COMPUTE of slot ``k`` waits for the store of slot ``k - d``, which reads the half it
+        is about to write; that store gives the token (the last one gives FINISH's).
+        """
         n, d = len(tiles), self.d
+        slot = list(itertools.accumulate((not x.acc for x in tiles), initial=-1))[1:]
+        slots = slot[-1] + 1 if tiles else 0
         groups = []
         for i, tile in enumerate(tiles):
             first = i == 0 or tiles[i - 1].wtile != tile.wtile
@@ -479,12 +576,15 @@ class _Program:
                                        push_next=j == last) for j, body in enumerate(bodies)])
         program = [insn for group in groups[:d] for insn in group]
         for i, tile in enumerate(tiles):
+            k = slot[i]
             program.append(Instruction(Opcode.COMPUTE, self.compute(i, tile), pop_prev=True,
-                                       pop_next=i >= d, push_prev=i + d < n, push_next=True))
+                                       pop_next=not tile.acc and k >= d,
+                                       push_prev=i + d < n, push_next=tile.stores))
             if i + d < n:
                 program += groups[i + d]
-            program.append(Instruction(Opcode.STORE, self.store(i, tile), pop_prev=True,
-                                       push_prev=i + d < n or i == n - 1))
+            if tile.stores:
+                program.append(Instruction(Opcode.STORE, self.store(i, tile), pop_prev=True,
+                                           push_prev=k + d < slots or k == slots - 1))
         if finish:
             program.append(Instruction(Opcode.FINISH, pop_next=True))
         return program

@@ -12,8 +12,10 @@ from edgetrain.commands import bench_accel as bench_accel_command
 from edgetrain.firmware.tiling import RowLayout, tile_layer
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.descriptor import LayerShape
+from edgetrain.firmware.nets import NETS
 from edgetrain.sim.bench.accel import (
-    COMPUTE_BOUND, PHASES, _figures, bus_beats, dma_bound, layer_sets, phase_utilization)
+    COMPUTE_BOUND, DIGITS_BATCH, PHASES, REFRESH_NETS, _figures, _training_convs, bus_beats,
+    dma_bound, layer_sets, phase_utilization)
 
 CFG = AcceleratorConfig()
 
@@ -25,6 +27,21 @@ def test_the_compute_set_is_compute_bound(mode):
     # The digits' first conv (one input channel) is not: it is there to be reported.
     _, conv0 = layer_sets()["digits"][0]
     assert dma_bound(CFG, "wu", conv0) > 1
+
+
+def test_the_refresh_trace_is_a_training_step_the_lifetime_schedule_tiles():
+    """Every conv of each refresh net in FP, BP (not the first: its dx is the input's) and
+    WU tiles under the lifetime schedule, WU cut along the batch, with more tiles than the
+    default schedule has."""
+    for net in REFRESH_NETS:
+        convs = list(_training_convs(NETS[net], DIGITS_BATCH))
+        assert convs[0][2] == ("fp", "wu") and all(m == PHASES for *_, m in convs[1:])
+        for name, lay, modes in convs:
+            for mode in modes:
+                short = tile_layer(CFG, mode, lay, lifetime=True)
+                assert len(short) > len(tile_layer(CFG, mode, lay)), (name, mode)
+                if mode == "wu":
+                    assert any(t.acc for t in short), name
 
 
 def test_bus_beats_of_one_tile_are_its_operands_bytes():
@@ -61,16 +78,24 @@ def test_bench_accel_prints_tables_and_draws_the_plot(tmp_path, monkeypatch, cap
     doc = {"sets": {"compute": {"utilization": phase_utilization(layers, CFG),
                                 "layers": layers}},
            "refresh": {"digits-revnet": {
-               "periodic": {"refreshes": 400, "violations": 0, "stall_cycles": 9,
-                            "cycles": 3000, "runs": 2, "fewer_than_periodic": 0.0},
-               "live": {"refreshes": 100, "violations": 0, "stall_cycles": 0,
-                        "cycles": 3000, "runs": 2, "fewer_than_periodic": 0.75}}}}
+               "periodic, lifetime": {
+                   "policy": "periodic", "schedule": "lifetime", "refreshes": 400,
+                   "violations": 0, "stall_cycles": 9, "cycles": 3000, "runs": 2, "tiles": 7,
+                   "fewer_than_periodic": 0.0},
+               "lifetime, lifetime": {
+                   "policy": "lifetime", "schedule": "lifetime", "refreshes": 0,
+                   "violations": 0, "stall_cycles": 0, "cycles": 3000, "runs": 2, "tiles": 7,
+                   "fewer_than_periodic": 1.0},
+               "live, default": {
+                   "policy": "live", "schedule": "default", "refreshes": 100,
+                   "violations": 0, "stall_cycles": 0, "cycles": 2000, "runs": 2, "tiles": 3,
+                   "fewer_than_periodic": 0.75}}}}
     monkeypatch.setattr(bench_accel_command, "bench_accel", lambda **kw: doc)
     plot = tmp_path / "accel.png"
     assert main(["bench", "accel", "--json", str(tmp_path / "a.json"), "--plot",
                  str(plot)]) == 0
     out = capsys.readouterr().out
     assert "compute: utilization fp 93.75%, wu 50.00%" in out
-    assert "75.0%" in out and "digits-revnet" in out
+    assert "75.0%" in out and "100.0%" in out and "digits-revnet" in out
     assert plot.stat().st_size > 0
     assert json.loads((tmp_path / "a.json").read_text())["refresh"] == doc["refresh"]

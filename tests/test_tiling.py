@@ -3,13 +3,17 @@ result exactly once, programs balance their tokens (ping-pong and serial), and a
 cannot be tiled is refused with a message naming the buffer and the depth field. The RTL runs
 the programs in ``tests/test_accel_tiled_sim.py``."""
 
+import itertools
+
 import numpy as np
 import pytest
 
 from edgetrain.errors import ConfigError
-from edgetrain.firmware.tiling import layer_program, operands, tile_layer
+from edgetrain.firmware.tiling import (
+    TILE_OVERHEAD, _Budget, layer_program, operands, tile_layer)
 from edgetrain.hw.accel.isa import Opcode, check_program, engine_config
 from edgetrain.hw.buffers.kinds import Buffer
+from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.descriptor import MODES, LayerShape, fits
 from edgetrain.sim.reference import engine as ref
 from edgetrain.sim.tb.accel_run import TILED_CONFIG as CFG
@@ -39,22 +43,44 @@ def _covered(mode, lay, tiles):
         hits = np.zeros((lay.n, lay.c), dtype=int)
         for t in tiles:
             hits[t.n0:t.n0 + t.nb, t.o0:t.o0 + t.ob] += 1
-    else:
-        hits = np.zeros((lay.m, lay.c), dtype=int)
+    else:       # WU / UPDATE: each weight of each image's gradient
+        hits = np.zeros((lay.m, lay.c, lay.n), dtype=int)
         for t in tiles:
-            hits[t.o0:t.o0 + t.ob, t.r0:t.r0 + t.rb] += 1
+            hits[t.o0:t.o0 + t.ob, t.r0:t.r0 + t.rb, t.n0:t.n0 + t.nb] += 1
     return hits
+
+
+def _batch_parts(tiles):
+    """Check the WU batch parts of ``tiles``: consecutive per channel tile, which they
+    share with its MST half (``wtile``), ``acc`` on all but the first and ``stores`` on the
+    last only; return how many channel tiles were cut."""
+    cut, i = 0, 0
+    while i < len(tiles):
+        j = i + 1
+        while j < len(tiles) and tiles[j].acc:
+            j += 1
+        part = tiles[i:j]
+        assert len({(t.o0, t.ob, t.r0, t.rb, t.wtile) for t in part}) == 1, part
+        assert [t.stores for t in part] == [False] * (len(part) - 1) + [True], part
+        assert [t.n0 for t in part] == list(itertools.accumulate(
+            (t.nb for t in part[:-1]), initial=0)), part
+        assert part[0].wtile == (tiles[i - 1].wtile + 1 if i else 0), part
+        cut += len(part) > 1
+        i = j
+    return cut
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_tiles_fit_and_cover_the_result_once(mode):
     ecfg = engine_config(CFG)
-    several = 0
+    several = cut = 0
     for lay, tiles in _random_layers(mode, 60):
         assert all(fits(ecfg, mode, t.layer) for t in tiles), lay
         assert np.all(_covered(mode, lay, tiles) == 1), (mode, lay)
         several += len(tiles) > 1
+        cut += _batch_parts(tiles) if mode in ("wu", "update") else 0
     assert several >= 10, f"only {several} of 60 {mode} layers needed several tiles"
+    assert (cut > 0) == (mode == "wu"), f"{cut} {mode} channel tiles cut along the batch"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -65,8 +91,11 @@ def test_programs_balance_their_tokens(mode, serial):
         program = layer_program(CFG, mode, lay, at, tiles=tiles, serial=serial, shift=2)
         check_program(program)        # layer_program checks too; a failure names the layer
         ops = [insn.op for insn in program]
-        assert ops.count(Opcode.COMPUTE) == ops.count(Opcode.STORE) == len(tiles)
+        assert ops.count(Opcode.COMPUTE) == len(tiles)
+        assert ops.count(Opcode.STORE) == sum(t.stores for t in tiles)
         assert ops[-1] is Opcode.FINISH
+        adds = [insn.body["accumulate"] for insn in program if insn.op is Opcode.COMPUTE]
+        assert adds == [int(t.acc) for t in tiles]
 
 
 def test_row_tiles_pad_on_the_dma_and_the_engine_runs_them_unpadded():
@@ -79,7 +108,7 @@ def test_row_tiles_pad_on_the_dma_and_the_engine_runs_them_unpadded():
 
 
 @pytest.mark.parametrize("mode,lay,needle", [
-    ("wu", LayerShape(n=4, c=8, h=8, w=8, m=8, k=3, pad=1),
+    ("update", LayerShape(n=4, c=8, h=8, w=8, m=8, k=3, pad=1),
      "whole batch of one channel tile .* raise input_depth, output_depth"),
     ("bp", LayerShape(n=1, c=4, h=8, w=8, m=8, k=3, pad=1),
      "one image of one input channel tile .* raise input_depth"),
@@ -112,3 +141,60 @@ def test_the_first_and_last_transfers_nothing_overlaps_are_one_group(mode):
         else:   # tiles that share a weight tile share its channels
             for a, b in zip(tiles, tiles[1:]):
                 assert a.wtile != b.wtile or (a.o0, a.ob) == (b.o0, b.ob)
+
+
+def test_a_wu_whose_batch_does_not_fit_sums_its_parts_in_mst():
+    lay = LayerShape(n=4, c=4, h=8, w=8, m=4, k=3, pad=1)   # one channel tile, 4 parts
+    with pytest.raises(ConfigError, match="UPDATE's SGD needs the gradient of the whole"):
+        tile_layer(CFG, "update", lay)
+    tiles = tile_layer(CFG, "wu", lay)
+    assert [(t.n0, t.nb, t.acc, t.stores) for t in tiles] == [
+        (n, 1, n > 0, n == 3) for n in range(4)]
+    program = layer_program(CFG, "wu", lay, {"x": 0x1000, "dy": 0x9000, "grad": 0x11000})
+    computes = [insn for insn in program if insn.op is Opcode.COMPUTE]
+    halves = {insn.body["halves"] >> Buffer.MST.value & 1 for insn in computes}
+    assert [insn.body["accumulate"] for insn in computes] == [0, 1, 1, 1] and halves == {0}
+    assert [insn.op for insn in program].count(Opcode.STORE) == 1
+
+
+#: The default accelerator with no refresh on its act / out buffers: a lifetime schedule.
+LIFETIME = AcceleratorConfig(refresh=("lifetime", "none", "lifetime"))
+
+
+@pytest.mark.parametrize("mode", ["fp", "bp", "wu"])
+def test_a_lifetime_schedule_keeps_every_compute_within_half_the_retention(mode):
+    """Under ``lifetime`` (no refresh) no COMPUTE takes more than the budget, so no row
+    outlives ``retention_cycles``; FP / BP tiles load their own weights. A layer whose
+    smallest tile takes longer is refused by name."""
+    budget = _Budget(LIFETIME, engine_config(LIFETIME), True)
+    assert 2 * (budget.bound + TILE_OVERHEAD) <= LIFETIME.retention_cycles
+    rng = np.random.default_rng(11)
+    shorter = refused = 0
+    for _ in range(40):
+        lay = ref.random_layer(rng, LIFETIME)
+        default = tile_layer(LIFETIME, mode, lay, lifetime=False)
+        try:
+            tiles = tile_layer(LIFETIME, mode, lay)
+        except ConfigError as e:
+            assert "lifetime refresh policy" in str(e) and "raise retention_cycles" in str(e)
+            refused += 1
+            continue
+        assert all(budget.cycles(mode, t.layer) <= budget.bound for t in tiles), lay
+        assert np.all(_covered(mode, lay, tiles) == 1), (mode, lay)
+        if mode == "wu":
+            _batch_parts(tiles)
+        else:
+            assert [t.wtile for t in tiles] == list(range(len(tiles)))
+        shorter += len(tiles) > len(default)
+    assert shorter >= 5, f"only {shorter} of 40 {mode} layers were cut shorter"
+    assert refused < 40 - shorter
+
+
+def test_a_lifetime_schedule_refuses_a_tile_it_cannot_shorten():
+    # BP keeps one image of dy whole: 2 dy groups x 8x8 pixels x 9 taps = 1,152 cycles
+    lay = LayerShape(n=1, c=8, h=8, w=8, m=16, k=3, pad=1)
+    with pytest.raises(ConfigError, match=r"bp layer cannot be tiled for the lifetime refresh "
+                       r"policy: .* computes for 1152 cycles, and its data must die within "
+                       r"773 \(half of retention_cycles 1675"):
+        tile_layer(LIFETIME, "bp", lay)
+    tile_layer(LIFETIME.replace(refresh=("live", "none", "live")), "bp", lay)

@@ -59,16 +59,18 @@ def run(args):
                           f"({args.simulator}, start to done, loads and stores included)")
         print(f"{name}: utilization " + ", ".join(
             f"{p} {100 * u:.2f}%" for p, u in s["utilization"].items()))
-    for net, policies in doc["refresh"].items():
-        print_table([[net, policy, f["runs"], f["cycles"], f["refreshes"],
-                      "-" if f["fewer_than_periodic"] is None or policy == "periodic"
+    for net, runs in doc["refresh"].items():
+        print_table([[net, f["policy"], f["schedule"], f["runs"], f["tiles"], f["cycles"],
+                      f["refreshes"],
+                      "-" if f["fewer_than_periodic"] is None or f["policy"] == "periodic"
                       else f"{100 * f['fewer_than_periodic']:.1f}%",
                       f["stall_cycles"], f["violations"]]
-                     for policy, f in policies.items()],
-                    ["net", "policy", "layers", "cycles", "refreshes", "fewer than periodic",
-                     "stalls", "violations"],
+                     for f in runs.values()],
+                    ["net", "policy", "schedule", "layers", "tiles", "cycles", "refreshes",
+                     "fewer than periodic", "stalls", "violations"],
                     title=f"refreshes of ACT and OUT on the accelerator's own trace ({net} "
-                          f"convs, FP/BP/WU, start to done)")
+                          f"convs of a training step, start to done; fewer than periodic on "
+                          f"the same schedule)")
     print(f"every result checked against the golden model: 0 mismatches "
           f"({time.monotonic() - t0:.0f} s)")
     if json_file:

@@ -11,7 +11,8 @@ see ``hw/accel/beats.py``), are ``MemoryPortSignature`` ports of full rows addre
 (``bank_addr_bits(cfg, buffer)`` wide in all). Requests to different halves run in the same
 cycle. When both ports request the same half in one cycle, ``compute`` wins and ``dma``
 sees ``ready`` low (it holds its request, as the port contract says). A half that refreshes
-makes the port addressing it wait the same way.
+makes the port addressing it wait the same way. ``MST``'s ``compute`` port also adds
+(``w_add``, 64-bit words: ``MemoryPortSignature``), for WU gradients summed over batch tiles.
 """
 
 from amaranth.hdl import Array, Module, Mux, Signal
@@ -20,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from edgetrain.errors import ConfigError
 from edgetrain.hw.buffers.edram import COUNTER_BITS, EDRAMBuffer
-from edgetrain.hw.buffers.kinds import Buffer, master_rows_per_block
+from edgetrain.hw.buffers.kinds import MASTER_WORD_BITS, Buffer, master_rows_per_block
 from edgetrain.hw.buffers.memport import MemoryPortSignature, SRAMBuffer
 from edgetrain.hw.config import AcceleratorConfig
 
@@ -73,11 +74,17 @@ def _sram_halves(cfg, buffer):
     return False
 
 
+def _add_words(buffer):
+    """The word width of the adds ``buffer``'s compute port makes (``MST`` only), or None."""
+    return MASTER_WORD_BITS if buffer is Buffer.MST else None
+
+
 def _halves(cfg, buffer):
     """Build the two halves of ``buffer``'s bank."""
     rows, bits, policy = half_depth(cfg, buffer), buffer.row_bits(cfg), cfg.policy(buffer)
     if policy == "none":
-        return [SRAMBuffer(depth=rows, data_bits=bits, lane_writes=True)
+        return [SRAMBuffer(depth=rows, data_bits=bits, lane_writes=True,
+                           add_words=_add_words(buffer))
                 for _ in range(HALVES)]
     return [EDRAMBuffer(depth=rows, data_bits=bits, retention_cycles=cfg.retention_cycles,
                         policy=policy, banks=cfg.edram_banks,
@@ -94,8 +101,8 @@ class BufferBank(wiring.Component):
     Members
         ``compute``, ``dma``: ``MemoryPortSignature`` ports (flipped: the bank answers them)
         of ``bank_addr_bits`` address and ``buffer.row_bits(config)`` data bits. ``compute``
-        has lane writes (``w_lanes``) when the halves are SRAM (``lane_writes``); ``dma``
-        writes whole rows. Each port's ``r_data`` is the row of its own last accepted read,
+        has lane writes (``w_lanes``) when the halves are SRAM (``lane_writes``), and adds
+        (``w_add``) for ``MST``; ``dma`` writes whole rows. Each port's ``r_data`` is the row of its own last accepted read,
         one cycle after acceptance, held until its next accepted read (whatever the other
         port reads meanwhile).
         ``counters`` (out, ``COUNTERS_LAYOUT``): refreshes, stall cycles and violations of
@@ -112,7 +119,8 @@ class BufferBank(wiring.Component):
         addr_bits, row_bits = bank_addr_bits(config, buffer), buffer.row_bits(config)
         super().__init__({
             "compute": In(MemoryPortSignature(addr_bits=addr_bits, data_bits=row_bits,
-                                              lane_writes=self._sram)),
+                                              lane_writes=self._sram,
+                                              add_words=_add_words(buffer))),
             "dma": In(MemoryPortSignature(addr_bits=addr_bits, data_bits=row_bits)),
             "counters": Out(COUNTERS_LAYOUT),
         })
@@ -159,6 +167,8 @@ class BufferBank(wiring.Component):
             m.d.comb += getattr(port, f).eq(Mux(c_owns, getattr(c, f), getattr(d, f) & d_here))
         if self._sram:
             m.d.comb += port.w_lanes.eq(Mux(c_owns, c.w_lanes, (1 << len(c.w_lanes)) - 1))
+        if _add_words(self._buffer):
+            m.d.comb += port.w_add.eq(c_owns & c.w_add)
 
     @staticmethod
     def _hold_reads(m, port, half, datas, name):

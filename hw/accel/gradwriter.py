@@ -8,18 +8,30 @@ words per row: row ``addr * R + r``, word ``l`` (bits ``64 l ..``) = accumulator
 so the rows' DRAM image is the same whatever ``update_lanes`` is: ``T * T`` little-endian
 int64 per block, lane order; with ``update_lanes = 0`` it is the updater's own accumulator
 format (row ``addr * T + i``, word ``j``).
+
+With ``accumulate`` high the rows are *added* to what ``mst`` holds (``w_add``: 64-bit words,
+wrapping, still one row per cycle), so a WU cut along the batch sums its tiles' gradients
+in the buffer: the accumulators are exact, so the sum equals the whole batch's.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from edgetrain.hw.buffers.memport import MemoryPortSignature
 from edgetrain.hw.buffers.kinds import (
     MASTER_WORD_BITS, Buffer, master_lanes, master_rows_per_block)
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.engine.conv import GradLayout
 
-__all__ = ["GradWriter"]
+__all__ = ["GradWriter", "master_add_port"]
+
+
+def master_add_port(config):
+    """The ``MST`` port signature of ``config`` with adds of master words (``w_add``)."""
+    sig = Buffer.MST.port_signature(config)
+    return MemoryPortSignature(addr_bits=sig.addr_bits, data_bits=sig.data_bits,
+                               add_words=MASTER_WORD_BITS)
 
 
 class GradWriter(wiring.Component):
@@ -28,7 +40,7 @@ class GradWriter(wiring.Component):
     The rows are written straight from the offered beat, one per cycle that ``mst`` is
     ready, first to last; the beat is taken (``grad.ready``) in the cycle its last row is
     written, so the engine, which holds a WU result until it is taken, keeps ``busy`` until
-    every row is in the buffer.
+    every row is in the buffer. ``accumulate`` (in) must hold while a beat is offered.
     """
 
     def __init__(self, *, config):
@@ -37,7 +49,8 @@ class GradWriter(wiring.Component):
         self._cfg = config
         super().__init__({
             "grad": In(stream.Signature(GradLayout(config))),
-            Buffer.MST.port_name: Out(Buffer.MST.port_signature(config)),
+            "accumulate": In(1),
+            Buffer.MST.port_name: Out(master_add_port(config)),
         })
 
     @property
@@ -53,7 +66,8 @@ class GradWriter(wiring.Component):
         m.d.comb += [w.eq(grad.payload.acc[row * lanes + n]) for n, w in enumerate(words)]
         last = row == rows - 1
         m.d.comb += [mst.addr.eq(grad.payload.addr * rows + row), mst.w_en.eq(grad.valid),
-                     mst.w_data.eq(Cat(*words)), grad.ready.eq(mst.ready & last)]
+                     mst.w_data.eq(Cat(*words)), mst.w_add.eq(self.accumulate),
+                     grad.ready.eq(mst.ready & last)]
         with m.If(grad.valid & mst.ready):
             m.d.sync += row.eq(Mux(last, 0, row + 1))
         return m

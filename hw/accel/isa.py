@@ -23,8 +23,10 @@ Bodies (the union ``body`` of ``instruction_layout``):
     ``buffer`` (a ``Buffer``) and ``dma``, a ``ReshapeDMA`` descriptor whose buffer rows are
     that buffer's bus-beat rows (``{half, row, slot}``, ``hw/accel/beats.py``).
 ``COMPUTE`` (``compute``)
-    ``halves``: the half of each buffer the engine uses (bit ``b.value`` for ``Buffer b``)
-    and ``desc``, the engine descriptor of the half-depth engine (``engine_config``).
+    ``halves``: the half of each buffer the engine uses (bit ``b.value`` for ``Buffer b``),
+    ``accumulate``: a WU adds its gradients to the ``MST`` rows instead of writing them (a
+    WU cut along the batch: every tile but the first of a channel tile), and ``desc``, the
+    engine descriptor of the half-depth engine (``engine_config``).
 ``POOL`` (``pool``), ``ELTWISE`` (``eltwise``)
     the descriptors of the pool and eltwise units (``hw/accel/pool.py``,
     ``hw/accel/eltwise.py``).
@@ -99,7 +101,7 @@ def _bodies(cfg):
     transfer = data.StructLayout({
         "buffer": Buffer,
         "dma": descriptor_layout(addr_bits=cfg.axi_addr_bits, buf_addr_bits=buf_bits)})
-    compute = data.StructLayout({"halves": len(Buffer),
+    compute = data.StructLayout({"halves": len(Buffer), "accumulate": 1,
                                  "desc": DescriptorLayout(engine_config(cfg))})
     return {"transfer": transfer, "compute": compute, "pool": pool_layout(cfg),
             "eltwise": eltwise_layout(cfg)}

@@ -28,7 +28,7 @@ from .banks import BufferBank
 from .control import REG_ADDR_BITS, REGISTER_BITS, ControlRegisters
 from .crossbar import DMACrossbar
 from .eltwise import EltwiseUnit
-from .gradwriter import GradWriter
+from .gradwriter import GradWriter, master_add_port
 from .isa import engine_config
 from .pool import PoolUnit
 from .sequencer import Sequencer, StatusLayout
@@ -123,7 +123,7 @@ class Accelerator(wiring.Component):
         m.submodules.pool = pool = PoolUnit(config=self._cfg)
         m.submodules.eltwise = elt = EltwiseUnit(config=self._cfg)
         owner = Signal(_Owner)
-        halves, wu = Signal(len(Buffer)), Signal()
+        halves, wu, accumulate = Signal(len(Buffer)), Signal(), Signal()
         body = seq.engine.desc.payload
         wiring.connect(m, eng.grad, gw.grad)
         # The writer takes a grad beat with its last row, so the engine's busy covers it.
@@ -132,7 +132,9 @@ class Accelerator(wiring.Component):
                      seq.engine.error.eq(eng.error)]
         with m.If(seq.engine.desc.valid & seq.engine.desc.ready):
             m.d.sync += [owner.eq(_Owner.ENGINE), halves.eq(body.halves),
-                         wu.eq(body.desc.mode == MODES.index("wu"))]
+                         wu.eq(body.desc.mode == MODES.index("wu")),
+                         accumulate.eq(body.accumulate)]
+        m.d.comb += gw.accumulate.eq(accumulate)
         engine_ports = {b: getattr(eng, b.port_name) for b in Buffer}
         engine_ports[Buffer.MST] = self._master_source(m, eng.mst, gw.mst, wu)
         for unit, port, who in ((pool, seq.pool, _Owner.POOL), (elt, seq.eltwise,
@@ -146,9 +148,10 @@ class Accelerator(wiring.Component):
         return {"engine": eng, "pool": pool, "eltwise": elt}
 
     def _master_source(self, m, updater, writer, wu):
-        """The engine side of the MST port: the ``writer`` in a WU run, else the engine's
-        own port (UPDATE's ``updater``); the other one sees ``ready`` low."""
-        port = Buffer.MST.port_signature(self._engine_cfg).create(path=("engine_mst",))
+        """The engine side of the MST port: the ``writer`` in a WU run (its adds too), else
+        the engine's own port (UPDATE's ``updater``); the other one sees ``ready`` low."""
+        port = master_add_port(self._engine_cfg).create(path=("engine_mst",))
+        m.d.comb += port.w_add.eq(wu & writer.w_add)
         for src, chosen in ((writer, wu), (updater, ~wu)):
             with m.If(chosen):
                 m.d.comb += [port.addr.eq(src.addr), port.r_en.eq(src.r_en),
@@ -170,6 +173,8 @@ class Accelerator(wiring.Component):
                 m.d.comb += [compute.addr.eq(addr), compute.r_en.eq(src.r_en),
                              compute.r_last.eq(src.r_last), compute.w_en.eq(src.w_en),
                              compute.w_data.eq(src.w_data), src.ready.eq(compute.ready)]
+                if b is Buffer.MST:
+                    m.d.comb += compute.w_add.eq(src.w_add)
             m.d.comb += src.r_data.eq(compute.r_data)
 
     @staticmethod

@@ -17,9 +17,14 @@ Sets
     ``digits``: every distinct conv of digits-cnn and digits-revnet (the reversible blocks'
     F and G), batch 8: the WU of a channel tile needs its whole batch on chip.
 
-Refresh: the convs of each net of ``REFRESH_NETS`` run again on an accelerator built with
-each policy of ``REFRESH_COMPARED`` for ``ACT`` and ``OUT``; the banks' refresh and
-violation counters of those runs are the policy's figures on the accelerator's own trace.
+Refresh: the convs of each net of ``REFRESH_NETS``, as a training step runs them (FP, BP
+but the first conv's, whose dx nobody needs, and WU), run again on an accelerator built with
+each policy of ``REFRESH_COMPARED`` for ``ACT`` and ``OUT``, under two schedules: the
+default tiles and the lifetime schedule's (``tile_layer(..., lifetime=True)``: every COMPUTE
+short enough that its data die before they expire; WU cut along the batch). The banks'
+refresh and violation counters of those runs are the policy's figures on the accelerator's
+own trace. The ``lifetime`` build (no refresh at all) has ``decay_injection`` on, so a row
+read after its retention would also fail the golden check.
 """
 
 import json
@@ -39,9 +44,11 @@ from edgetrain.sim.tb.runner import SIM_ROOT, check_simulator, run_cocotb
 __all__ = ["PHASES", "layer_sets", "bench_accel", "bus_beats", "dma_bound", "phase_utilization"]
 
 PHASES = ("fp", "bp", "wu")
-#: The nets whose layers run once per refresh policy, and the policies compared.
+#: The nets whose layers run once per refresh policy, and the (policy, schedule) pairs
+#: compared; ``fewer_than_periodic`` is against ``periodic`` on the same schedule.
 REFRESH_NETS = ("digits-revnet",)
-REFRESH_COMPARED = ("periodic", "live")
+REFRESH_COMPARED = (("periodic", "default"), ("live", "default"), ("periodic", "lifetime"),
+                    ("live", "lifetime"), ("lifetime", "lifetime"))
 #: Output pixels per batch of every compute-set layer (the batch is this / H / W): a WU
 #: block then sums 256 products per lane while its 64-bit gradients take 64 bus beats.
 COMPUTE_PIXELS = 256
@@ -85,23 +92,31 @@ def layer_sets():
     return {"compute": list(_COMPUTE), "digits": digits}
 
 
-def bus_beats(config, mode, layer):
+def _training_convs(net, batch):
+    """``(name, LayerShape, modes)`` of every conv of ``net`` as a training step runs it:
+    FP, BP and WU, but no BP for the first one (the input needs no gradient)."""
+    for i, (name, lay) in enumerate(_net_convs(net, batch)):
+        yield name, lay, PHASES if i else ("fp", "wu")
+
+
+def bus_beats(config, mode, layer, *, lifetime=None):
     """Return ``{"load": beats, "store": beats}``: the DRAM beats the tiled program of
     ``layer`` in ``mode`` moves in each direction (each beat takes the bus for a cycle)."""
     at = dict.fromkeys(operands(mode), 0)
     beats = {"load": 0, "store": 0}
-    for insn in layer_program(config, mode, layer, at, finish=False):
+    tiles = tile_layer(config, mode, layer, lifetime=lifetime)
+    for insn in layer_program(config, mode, layer, at, tiles=tiles, finish=False):
         if insn.op in (Opcode.LOAD, Opcode.STORE):
             beats[insn.op.name.lower()] += Descriptor(**insn.body["dma"]).dram_beats
     return beats
 
 
-def dma_bound(config, mode, layer):
+def dma_bound(config, mode, layer, *, lifetime=None):
     """Return the busier DMA direction's beats over the engine's ideal cycles (useful MACs
     / (Tm x Tn)): how close to memory-bound ``layer`` is in ``mode`` (1.0: the bus needs as
     many cycles as the array)."""
     ideal = useful_macs(mode, layer) / (config.tm * config.tn)
-    return max(bus_beats(config, mode, layer).values()) / ideal
+    return max(bus_beats(config, mode, layer, lifetime=lifetime).values()) / ideal
 
 
 def phase_utilization(layers, config):
@@ -123,17 +138,21 @@ def _figures(r, config):
             "refreshes": sum(b["refreshes"] for b in r["banks"].values())}
 
 
-def _entries(chosen, config):
+def _entries(chosen, config, *, lifetime=None):
+    """The testbench's entries: ``chosen`` = {set: [(name, layer) or (name, layer, modes)]}
+    (every phase unless ``modes`` says), tiled with ``lifetime`` (``tile_layer``)."""
     entries = []
     for set_name, layers in chosen.items():
-        for name, lay in layers:
-            for mode in PHASES:
+        for name, lay, *modes in layers:
+            for mode in (modes[0] if modes else PHASES):
                 try:
-                    tile_layer(config, mode, lay)
+                    tile_layer(config, mode, lay, lifetime=lifetime)
                 except ConfigError as e:
                     raise ConfigError(f"{set_name} layer {name} ({mode}): {e}") from None
                 entries.append({"set": set_name, "name": name, "mode": mode,
-                                "layer": vars(lay), "dma_bound": dma_bound(config, mode, lay)})
+                                "layer": vars(lay), "lifetime": lifetime,
+                                "dma_bound": dma_bound(config, mode, lay,
+                                                       lifetime=lifetime)})
     return entries
 
 
@@ -165,8 +184,8 @@ def bench_accel(*, simulator, config, build_dir=None, sets=None, sample=512, see
     ``OUT`` buffers' ``refresh``; a build each).
 
     Returns the JSON document: ``sets`` = {set: {``utilization``: {fp, bp, wu}, ``layers``:
-    [...]}}, ``refresh`` = {net: {policy: {``refreshes``, ``violations``, ``cycles``}}} and
-    ``config``. Raises ``ConfigError`` if a layer cannot be tiled for ``config``,
+    [...]}}, ``refresh`` = {net: {"policy, schedule": {``refreshes``, ``violations``,
+    ``stall_cycles``, ``cycles``, ``fewer_than_periodic``, ...}}} and ``config``. Raises ``ConfigError`` if a layer cannot be tiled for ``config``,
     ``AssertionError`` if a result mismatches the golden model.
     """
     check_simulator(simulator)
@@ -187,19 +206,29 @@ def bench_accel(*, simulator, config, build_dir=None, sets=None, sample=512, see
         doc["sets"][set_name] = {"utilization": phase_utilization(layers, config),
                                  "layers": layers}
     for net in refresh:
-        doc["refresh"][net] = {}
-        convs = {f"{net}": list(_net_convs(NETS[net], DIGITS_BATCH))}
-        for policy in policies:
-            cfg = config.replace(refresh=(policy, config.refresh[1], policy))
-            tag = "-".join(dict.fromkeys(cfg.refresh))
-            net_runs = _runs(simulator, cfg, _entries(convs, cfg),
-                             _build_dir(build_dir, simulator, cfg, tag), sample=sample,
-                             seed=seed)
-            doc["refresh"][net][policy] = {
-                k: sum(r["banks"][b][k] for r in net_runs for b in ("act", "out"))
-                for k in ("refreshes", "violations", "stall_cycles")} | {
-                "cycles": sum(r["cycles"] for r in net_runs), "runs": len(net_runs)}
-        base = doc["refresh"][net].get("periodic", {}).get("refreshes")
-        for fig in doc["refresh"][net].values():
-            fig["fewer_than_periodic"] = 1 - fig["refreshes"] / base if base else None
+        doc["refresh"][net] = _refresh_runs(simulator, config, net, policies, build_dir,
+                                            sample=sample, seed=seed)
     return doc
+
+
+def _refresh_runs(simulator, config, net, policies, build_dir, *, sample, seed):
+    """``{"policy, schedule": figures}`` of ``net``'s training convs (``REFRESH_COMPARED``)."""
+    convs = {net: list(_training_convs(NETS[net], DIGITS_BATCH))}
+    out = {}
+    for policy, schedule in policies:
+        cfg = config.replace(refresh=(policy, config.refresh[1], policy),
+                             decay_injection=config.decay_injection or policy == "lifetime")
+        tag = "-".join(dict.fromkeys(cfg.refresh)) + ("-decay" if cfg.decay_injection else "")
+        runs = _runs(simulator, cfg, _entries(convs, cfg, lifetime=schedule == "lifetime"),
+                     _build_dir(build_dir, simulator, cfg, tag), sample=sample, seed=seed)
+        out[f"{policy}, {schedule}"] = {
+            "policy": policy, "schedule": schedule,
+            **{k: sum(r["banks"][b][k] for r in runs for b in ("act", "out"))
+               for k in ("refreshes", "violations", "stall_cycles")},
+            "cycles": sum(r["cycles"] for r in runs), "runs": len(runs),
+            "tiles": sum(r["tiles"] for r in runs),
+            "utilization": phase_utilization(runs, config)}
+    for fig in out.values():
+        base = out.get(f"periodic, {fig['schedule']}", {}).get("refreshes")
+        fig["fewer_than_periodic"] = 1 - fig["refreshes"] / base if base else None
+    return out

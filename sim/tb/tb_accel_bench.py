@@ -1,9 +1,9 @@
 """cocotb benchmark of ``Accelerator``: whole layers DRAM to DRAM, timed from start to done.
 
-For each entry of the ``layers`` parameter (``{"set", "name", "mode", "layer"}``, a
-``LayerShape`` as a dict) random operands are written into DRAM in the row layout, the
-program of ``layer_program`` (tiled, ping-pong, overlapped) runs, and every result is checked
-against the golden model of the whole layer. While it runs the counters are sampled every
+For each entry of the ``layers`` parameter (``{"set", "name", "mode", "layer", "lifetime"}``:
+a ``LayerShape`` as a dict, and ``tile_layer``'s ``lifetime``) random operands are written
+into DRAM in the row layout, the program of ``layer_program`` (tiled, ping-pong, overlapped)
+runs, and every result is checked against the golden model of the whole layer. While it runs the counters are sampled every
 ``sample`` cycles (the queues' busy and token-wait cycles, the banks' refreshes), the
 timeline ``--plot`` draws. The figures go to the JSON file ``out``: per layer the cycles,
 useful MACs, tiles, instructions, the counters at done, the timeline and the mismatches.
@@ -50,7 +50,7 @@ async def _layer(bench, rng, entry):
     """Run one entry; return its figures."""
     mode, lay = entry["mode"], LayerShape(**entry["layer"])
     case = ref.random_case(rng, CFG, mode, layer=lay)
-    tiles = tile_layer(CFG, mode, lay)
+    tiles = tile_layer(CFG, mode, lay, lifetime=entry.get("lifetime"))
     images = accel_layers.images(CFG, case)
     at = accel_layers.place(images, bench.program_at)
     for name, image in images.items():

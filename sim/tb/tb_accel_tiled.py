@@ -6,9 +6,9 @@ mode (FP with or without ReLU, BP, WU over the batch, UPDATE), its operands are 
 DRAM in the row layout (``firmware/tiling.py``'s ``RowLayout``), the result regions are filled
 with junk, and the program of ``layer_program`` runs it as tiles along output channels,
 images and output rows (FP), input channels and images (BP), or output and input channels
-(WU, UPDATE), with ping-pong halves and overlapped loads and stores. The result read back
-from DRAM must equal the golden model of the *whole* layer (``sim/reference/engine.py``),
-bit for bit, stochastic rounding included.
+(WU, UPDATE; WU also along images, its gradients added up in MST), with ping-pong halves
+and overlapped loads and stores. The result read back from DRAM must equal the golden model
+of the *whole* layer (``sim/reference/engine.py``), bit for bit, stochastic rounding included.
 
 Parameters (``EDGETRAIN_PARAMS``): ``config`` (``AcceleratorConfig`` fields), ``seed``,
 ``cases`` (per mode), ``axi_pause``, ``serial`` (one tile at a time).
@@ -39,7 +39,7 @@ DRAW_DEPTH = 8
 
 #: The cuts each mode's cases take turns to include (a row cut with padding, on the DMA).
 CUTS = {"fp": ("channels", "images", "rows"), "bp": ("channels", "images"),
-        "wu": ("channels",), "update": ("channels",)}
+        "wu": ("channels", "images"), "update": ("channels",)}
 
 
 def _draw(rng, mode, cut):
