@@ -547,14 +547,21 @@ class _Program:
             run = lay.h * lay.w * rl.act_row
         return self.xfer.rows(Buffer.OUT, half, 0, runs, run, store=True)
 
-    def compute(self, i, tile):
+    def compute(self, i, tile, last_of_wtile):
+        """The COMPUTE body of tile ``i``: its halves, whether it adds into ``MST``, and the
+        buffers whose data die with it (released): what it reads from ``ACT`` (and WU's
+        ``dy`` in ``OUT``), and ``WGT`` after the last tile of a weight tile; FP / BP
+        results in ``OUT`` are released by their STORE's reads."""
         halves = {Buffer.ACT: i % 2, Buffer.OUT: i % 2, Buffer.MST: tile.wtile % 2,
                   Buffer.WGT: tile.wtile % 2}
         fields = descriptor_fields(engine_config(self.cfg), self.mode, tile.layer,
                                    whole=self.layer, origin=tile.origin(self.mode),
                                    **self.options)
+        dead = {Buffer.ACT} | ({Buffer.OUT} if self.mode in ("wu", "update") else
+                               {Buffer.WGT} if last_of_wtile else set())
         return {"halves": sum(h << b.value for b, h in halves.items()),
-                "accumulate": int(tile.acc), "desc": fields}
+                "accumulate": int(tile.acc), "release": sum(1 << b.value for b in dead),
+                "desc": fields}
 
     def build(self, tiles, finish):
         """The program: loads, computes and stores of ``tiles`` with their tokens.
@@ -577,7 +584,9 @@ class _Program:
         program = [insn for group in groups[:d] for insn in group]
         for i, tile in enumerate(tiles):
             k = slot[i]
-            program.append(Instruction(Opcode.COMPUTE, self.compute(i, tile), pop_prev=True,
+            last_of_wtile = i == n - 1 or tiles[i + 1].wtile != tile.wtile
+            program.append(Instruction(Opcode.COMPUTE, self.compute(i, tile, last_of_wtile),
+                                       pop_prev=True,
                                        pop_next=not tile.acc and k >= d,
                                        push_prev=i + d < n, push_next=tile.stores))
             if i + d < n:

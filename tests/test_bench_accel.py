@@ -81,15 +81,15 @@ def test_bench_accel_prints_tables_and_draws_the_plot(tmp_path, monkeypatch, cap
                "periodic, lifetime": {
                    "policy": "periodic", "schedule": "lifetime", "refreshes": 400,
                    "violations": 0, "stall_cycles": 9, "cycles": 3000, "runs": 2, "tiles": 7,
-                   "fewer_than_periodic": 0.0},
+                   "wrong_layers": 0, "fewer_than_periodic": 0.0},
                "lifetime, lifetime": {
                    "policy": "lifetime", "schedule": "lifetime", "refreshes": 0,
                    "violations": 0, "stall_cycles": 0, "cycles": 3000, "runs": 2, "tiles": 7,
-                   "fewer_than_periodic": 1.0},
+                   "wrong_layers": 0, "fewer_than_periodic": 1.0},
                "live, default": {
                    "policy": "live", "schedule": "default", "refreshes": 100,
                    "violations": 0, "stall_cycles": 0, "cycles": 2000, "runs": 2, "tiles": 3,
-                   "fewer_than_periodic": 0.75}}}}
+                   "wrong_layers": 0, "fewer_than_periodic": 0.75}}}}
     monkeypatch.setattr(bench_accel_command, "bench_accel", lambda **kw: doc)
     plot = tmp_path / "accel.png"
     assert main(["bench", "accel", "--json", str(tmp_path / "a.json"), "--plot",

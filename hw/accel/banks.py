@@ -107,6 +107,8 @@ class BufferBank(wiring.Component):
         port reads meanwhile).
         ``counters`` (out, ``COUNTERS_LAYOUT``): refreshes, stall cycles and violations of
         the halves, summed; a port that waits for the other one is not a stall cycle here.
+        ``release`` (in, a bit per half): release every row of that half (``EDRAMBuffer``'s
+        ``release``: ``live`` stops refreshing its dead data; SRAM halves ignore it).
     """
 
     def __init__(self, *, config, buffer):
@@ -123,6 +125,7 @@ class BufferBank(wiring.Component):
                                               add_words=_add_words(buffer))),
             "dma": In(MemoryPortSignature(addr_bits=addr_bits, data_bits=row_bits)),
             "counters": Out(COUNTERS_LAYOUT),
+            "release": In(HALVES),
         })
 
     config = property(lambda self: self._cfg)
@@ -140,6 +143,8 @@ class BufferBank(wiring.Component):
         ports = [half.port for half in halves]
         for h, half in enumerate(halves):
             m.submodules[f"half{h}"] = half
+            if not self._sram:
+                m.d.comb += half.release.eq(self.release[h])
         c_half, d_half = c.addr[-1], d.addr[-1]
         c_wants = c.r_en | c.w_en
         for h, port in enumerate(ports):

@@ -25,8 +25,10 @@ Bodies (the union ``body`` of ``instruction_layout``):
 ``COMPUTE`` (``compute``)
     ``halves``: the half of each buffer the engine uses (bit ``b.value`` for ``Buffer b``),
     ``accumulate``: a WU adds its gradients to the ``MST`` rows instead of writing them (a
-    WU cut along the batch: every tile but the first of a channel tile), and ``desc``, the
-    engine descriptor of the half-depth engine (``engine_config``).
+    WU cut along the batch: every tile but the first of a channel tile), ``release``: the
+    data of these buffers' halves (bit ``b.value``) are dead once the COMPUTE ends (an
+    eDRAM-style half stops refreshing them), and ``desc``, the engine descriptor of the
+    half-depth engine (``engine_config``).
 ``POOL`` (``pool``), ``ELTWISE`` (``eltwise``)
     the descriptors of the pool and eltwise units (``hw/accel/pool.py``,
     ``hw/accel/eltwise.py``).
@@ -102,6 +104,7 @@ def _bodies(cfg):
         "buffer": Buffer,
         "dma": descriptor_layout(addr_bits=cfg.axi_addr_bits, buf_addr_bits=buf_bits)})
     compute = data.StructLayout({"halves": len(Buffer), "accumulate": 1,
+                                 "release": len(Buffer),
                                  "desc": DescriptorLayout(engine_config(cfg))})
     return {"transfer": transfer, "compute": compute, "pool": pool_layout(cfg),
             "eltwise": eltwise_layout(cfg)}

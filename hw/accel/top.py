@@ -124,6 +124,7 @@ class Accelerator(wiring.Component):
         m.submodules.eltwise = elt = EltwiseUnit(config=self._cfg)
         owner = Signal(_Owner)
         halves, wu, accumulate = Signal(len(Buffer)), Signal(), Signal()
+        release = Signal(len(Buffer))
         body = seq.engine.desc.payload
         wiring.connect(m, eng.grad, gw.grad)
         # The writer takes a grad beat with its last row, so the engine's busy covers it.
@@ -133,8 +134,9 @@ class Accelerator(wiring.Component):
         with m.If(seq.engine.desc.valid & seq.engine.desc.ready):
             m.d.sync += [owner.eq(_Owner.ENGINE), halves.eq(body.halves),
                          wu.eq(body.desc.mode == MODES.index("wu")),
-                         accumulate.eq(body.accumulate)]
+                         accumulate.eq(body.accumulate), release.eq(body.release)]
         m.d.comb += gw.accumulate.eq(accumulate)
+        self._release(m, eng, banks, halves, release)
         engine_ports = {b: getattr(eng, b.port_name) for b in Buffer}
         engine_ports[Buffer.MST] = self._master_source(m, eng.mst, gw.mst, wu)
         for unit, port, who in ((pool, seq.pool, _Owner.POOL), (elt, seq.eltwise,
@@ -146,6 +148,18 @@ class Accelerator(wiring.Component):
         for b, bank in banks.items():
             self._share(m, b, bank.compute, owner, engine_ports[b], halves, pool, elt)
         return {"engine": eng, "pool": pool, "eltwise": elt}
+
+    @staticmethod
+    def _release(m, eng, banks, halves, release):
+        """When a COMPUTE ends (the engine's ``busy`` falls), release the halves it used of
+        the buffers its ``release`` bits name."""
+        was_busy = Signal(name="engine_was_busy")
+        m.d.sync += was_busy.eq(eng.busy)
+        ended = was_busy & ~eng.busy
+        for b, bank in banks.items():
+            for h in range(len(bank.release)):
+                m.d.comb += bank.release[h].eq(ended & release[b.value] &
+                                               (halves[b.value] == h))
 
     def _master_source(self, m, updater, writer, wu):
         """The engine side of the MST port: the ``writer`` in a WU run (its adds too), else

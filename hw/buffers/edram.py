@@ -38,7 +38,10 @@ Timing contract (what ``edgetrain.sim.reference.decay.EDRAMModel`` reproduces ex
       ``live`` a request waits only for urgent refreshes: the refreshes of the slack between
       the two thresholds hide in the cycles the requesters leave the bank idle (with banks
       interleaved by row, most of them). An accepted write makes the row live with age 0;
-      an accepted read with ``r_last`` releases it. A row has expired when its age is
+      an accepted read with ``r_last`` releases it, and a cycle with ``release`` high
+      releases every row but one written in that cycle (a program declaring a whole buffer
+      half dead after its last use). Releases take effect at the end of the cycle; a
+      refresh read already issued still writes back. A row has expired when its age is
       ``>= retention`` or it was never written since reset.
 
     Counters count events of cycles before the current one.
@@ -165,6 +168,7 @@ class RefreshController(wiring.Component):
     Members
         ``addr``, ``accept_read``, ``accept_last``, ``accept_write`` (in): the request the
         bank accepted this cycle (row within the bank; the accepts must be low while ``busy``).
+        ``release`` (in): every row of the bank but one written this cycle is released.
         ``demand`` (in): a request addresses the bank this cycle (accepted or not); a
         ``live`` refresh that is not urgent waits for a cycle without one.
         ``busy`` (out): a request to the bank must wait this cycle (a refresh read or
@@ -184,7 +188,7 @@ class RefreshController(wiring.Component):
         row_bits = max(1, (rows - 1).bit_length())
         members = {
             "addr": In(row_bits), "accept_read": In(1), "accept_last": In(1),
-            "accept_write": In(1), "demand": In(1),
+            "accept_write": In(1), "demand": In(1), "release": In(1),
             "busy": Out(1), "expired": Out(1),
             "rf_addr": Out(row_bits), "rf_read": Out(1), "rf_write": Out(1),
             "now": Out(time_bits(retention_cycles)), "refreshes": Out(COUNTER_BITS),
@@ -294,7 +298,7 @@ class RefreshController(wiring.Component):
             with m.Else():
                 # Expiry is sticky: ages wrap at 2**time_bits, which must not revive data.
                 m.d.sync += lost[i].eq(expired[i])
-                with m.If(self.accept_read & self.accept_last & here):
+                with m.If(self.accept_read & self.accept_last & here | self.release):
                     m.d.sync += live[i].eq(0)
                 with m.If(self.rf_write & (wb_row == i)):
                     m.d.sync += stamps[i].eq(self.now)
@@ -314,6 +318,8 @@ class EDRAMBuffer(wiring.Component):
 
     Members
         ``port``: a ``MemoryPortSignature`` port (flipped: the buffer answers it).
+        ``release`` (in): release every row (but one written in the same cycle): its data
+        is dead, ``live`` stops refreshing it.
         ``refreshes``, ``stall_cycles``, ``violations`` (out, 32 bits): refreshes issued,
         cycles a request waited, reads accepted of expired data.
         ``policy`` (in, runtime control only): index into ``REFRESH_POLICIES``, held
@@ -342,6 +348,7 @@ class EDRAMBuffer(wiring.Component):
         members = {
             "port": In(MemoryPortSignature(addr_bits=max(1, (depth - 1).bit_length()),
                                            data_bits=data_bits)),
+            "release": In(1),
             "refreshes": Out(COUNTER_BITS), "stall_cycles": Out(COUNTER_BITS),
             "violations": Out(COUNTER_BITS),
         }
@@ -417,6 +424,7 @@ class EDRAMBuffer(wiring.Component):
             ctl.accept_read.eq(mine & port.r_en),
             ctl.accept_last.eq(port.r_last),
             ctl.accept_write.eq(mine & port.w_en),
+            ctl.release.eq(self.release),
             rd.addr.eq(row), rd.en.eq(mine & port.r_en),
             rf.addr.eq(ctl.rf_addr), rf.en.eq(ctl.rf_read),
             wr.addr.eq(Mux(ctl.rf_write, ctl.rf_addr, row)),

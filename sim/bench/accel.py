@@ -24,7 +24,8 @@ default tiles and the lifetime schedule's (``tile_layer(..., lifetime=True)``: e
 short enough that its data die before they expire; WU cut along the batch). The banks'
 refresh and violation counters of those runs are the policy's figures on the accelerator's
 own trace. The ``lifetime`` build (no refresh at all) has ``decay_injection`` on, so a row
-read after its retention would also fail the golden check.
+read after its retention fails the golden check: on the lifetime schedule that must not
+happen; on the default one it does (``wrong_layers``, recorded, not raised).
 """
 
 import json
@@ -47,8 +48,10 @@ PHASES = ("fp", "bp", "wu")
 #: The nets whose layers run once per refresh policy, and the (policy, schedule) pairs
 #: compared; ``fewer_than_periodic`` is against ``periodic`` on the same schedule.
 REFRESH_NETS = ("digits-revnet",)
-REFRESH_COMPARED = (("periodic", "default"), ("live", "default"), ("periodic", "lifetime"),
-                    ("live", "lifetime"), ("lifetime", "lifetime"))
+#: ``lifetime`` on the default schedule is there to lose data: its violations and wrong
+#: layers are what the lifetime schedule saves.
+REFRESH_COMPARED = (("periodic", "default"), ("live", "default"), ("lifetime", "default"),
+                    ("periodic", "lifetime"), ("live", "lifetime"), ("lifetime", "lifetime"))
 #: Output pixels per batch of every compute-set layer (the batch is this / H / W): a WU
 #: block then sums 256 products per lane while its 64-bit gradients take 64 bus beats.
 COMPUTE_PIXELS = 256
@@ -156,12 +159,13 @@ def _entries(chosen, config, *, lifetime=None):
     return entries
 
 
-def _runs(simulator, config, entries, build, *, sample, seed):
-    """Run ``entries`` on the accelerator of ``config``; return the testbench's records."""
+def _runs(simulator, config, entries, build, *, sample, seed, exact=True):
+    """Run ``entries`` on the accelerator of ``config``; return the testbench's records
+    (a mismatch raises ``AssertionError`` if ``exact``, else is only recorded)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "runs.json"
         params = {"config": config.to_dict(), "seed": seed, "layers": entries,
-                  "sample": sample, "out": str(out)}
+                  "sample": sample, "out": str(out), "exact": exact}
         run_cocotb(component=Accelerator(config=config), toplevel="accelerator",
                    test_module="edgetrain.sim.tb.tb_accel_bench", simulator=simulator,
                    build_dir=build, params=params)
@@ -219,14 +223,17 @@ def _refresh_runs(simulator, config, net, policies, build_dir, *, sample, seed):
         cfg = config.replace(refresh=(policy, config.refresh[1], policy),
                              decay_injection=config.decay_injection or policy == "lifetime")
         tag = "-".join(dict.fromkeys(cfg.refresh)) + ("-decay" if cfg.decay_injection else "")
+        expect_loss = policy == "lifetime" and schedule != "lifetime"
         runs = _runs(simulator, cfg, _entries(convs, cfg, lifetime=schedule == "lifetime"),
-                     _build_dir(build_dir, simulator, cfg, tag), sample=sample, seed=seed)
+                     _build_dir(build_dir, simulator, cfg, tag), sample=sample, seed=seed,
+                     exact=not expect_loss)
         out[f"{policy}, {schedule}"] = {
             "policy": policy, "schedule": schedule,
             **{k: sum(r["banks"][b][k] for r in runs for b in ("act", "out"))
                for k in ("refreshes", "violations", "stall_cycles")},
             "cycles": sum(r["cycles"] for r in runs), "runs": len(runs),
             "tiles": sum(r["tiles"] for r in runs),
+            "wrong_layers": sum(bool(r["mismatches"]) for r in runs),
             "utilization": phase_utilization(runs, config)}
     for fig in out.values():
         base = out.get(f"periodic, {fig['schedule']}", {}).get("refreshes")

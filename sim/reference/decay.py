@@ -7,7 +7,9 @@ docstring) and predicts every read's data, which reads are violations, and the f
 garbage an expired read returns when decay injection is on.
 
 A trace is a list of ``Access``: request ``i`` is presented at cycle
-``max(access.time, accept_cycle[i-1] + 1)`` and held until the buffer accepts it.
+``max(access.time, accept_cycle[i-1] + 1)`` and held until the buffer accepts it. An
+``Access`` with ``release`` is no request: the ``release`` input is high in that cycle
+(which has no request), and it counts as accepted then.
 """
 
 import heapq
@@ -37,12 +39,14 @@ def decay_pattern(addr, now, data_bits):
 
 @dataclass(frozen=True)
 class Access:
-    """One port request: earliest cycle, write (else read), row address, data, release."""
+    """One port request: earliest cycle, write (else read), row address, data, ``r_last``;
+    or, with ``release``, a cycle with the buffer's ``release`` input high instead."""
     time: int
     write: bool
     addr: int
     data: int = 0
     last: bool = False
+    release: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,9 @@ class _Bank:
             self.live[row] = False
         return violated
 
+    def release(self):
+        self.live = [False] * self.rows
+
 
 class EDRAMModel:
     """Cycle-exact model of ``EDRAMBuffer`` with the same parameters."""
@@ -183,6 +190,13 @@ class EDRAMModel:
         for i, acc in enumerate(accesses):
             bank, row = banks[acc.addr % self.banks], acc.addr // self.banks
             t = self._advance(banks, t, acc.time)
+            if acc.release:
+                for b in banks:
+                    b.refresh_step(t)
+                    b.release()
+                out.accepted.append(t)
+                t += 1
+                continue
             while True:
                 busy = [b.refresh_step(t, demand=b is bank) for b in banks]
                 if not busy[acc.addr % self.banks]:
@@ -220,12 +234,15 @@ class EDRAMModel:
         return t
 
 
-def random_trace(*, depth, data_bits, lifetimes, allocations, seed, gap=(1, 6)):
+def random_trace(*, depth, data_bits, lifetimes, allocations, seed, gap=(1, 6),
+                 releases=0):
     """Return a random trace of row lifetimes drawn from ``lifetimes`` (a (lo, hi) range).
 
     Each allocation writes a free row, reads it 0 to 3 times and releases it with ``r_last``
     about ``lifetime`` cycles after the write; an allocation without reads is released by a
     later overwrite. Requests get distinct cycles, allocations start ``gap`` cycles apart.
+    ``releases`` release pulses (``Access.release``) go in at random places: rows they
+    release early are then read after their release (and may have expired).
     """
     rng = random.Random(seed)
     taken, accesses = set(), []
@@ -257,7 +274,12 @@ def random_trace(*, depth, data_bits, lifetimes, allocations, seed, gap=(1, 6)):
             r = slot(max(want, r + 1))
             accesses.append(Access(r, False, addr, last=k == nreads - 1))
         free_at[addr] = r
-    return sorted(accesses, key=lambda a: a.time)
+    accesses.sort(key=lambda a: a.time)
+    for _ in range(releases):
+        at = rng.randrange(len(accesses) + 1)
+        time = accesses[at - 1].time if at else 0
+        accesses.insert(at, Access(time, False, 0, release=True))
+    return accesses
 
 
 def read_ages(accesses):
@@ -270,7 +292,7 @@ def read_ages(accesses):
     for acc in accesses:
         if acc.write:
             written[acc.addr] = acc.time
-        else:
+        elif not acc.release:
             w = written.get(acc.addr)
             ages.append(None if w is None else acc.time - w)
     return ages

@@ -10,7 +10,8 @@ useful MACs, tiles, instructions, the counters at done, the timeline and the mis
 
 The DRAM (cocotbext-axi ``AxiRam``) answers without pauses: the figures are the
 accelerator's, not a slow memory's. Parameters (``EDGETRAIN_PARAMS``): ``config``,
-``seed``, ``layers``, ``sample``, ``out``, ``mem_bytes``.
+``seed``, ``layers``, ``sample``, ``out``, ``mem_bytes``, ``exact`` (default true: a
+mismatch fails the test; false records it only, for a run that is expected to lose data).
 """
 
 import json
@@ -29,7 +30,7 @@ from edgetrain.sim.reference import engine as ref
 from . import accel_layers
 from .accel_bench import AccelBench
 
-P = {"seed": 1, "sample": 512, "mem_bytes": 1 << 22,
+P = {"seed": 1, "sample": 512, "mem_bytes": 1 << 22, "exact": True,
      **json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))}
 CFG = AcceleratorConfig(**P["config"])
 
@@ -92,4 +93,5 @@ async def bench_layers(dut):
     with open(P["out"], "w") as f:
         json.dump(results, f)
     bad = [r for r in results if r["mismatches"]]
-    assert not bad, f"{len(bad)} layers mismatched: {[(r['name'], r['mode']) for r in bad]}"
+    assert not bad or not P["exact"], (f"{len(bad)} layers mismatched: "
+                                       f"{[(r['name'], r['mode']) for r in bad]}")

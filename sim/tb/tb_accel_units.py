@@ -17,6 +17,10 @@ and the restored ``x1`` are both checked.
 With eDRAM-style banks (a refresh policy other than ``none`` for ``ACT``), every program
 must also leave the banks' ``violations`` counters (``hw/accel/control.py``) at zero and
 the tests together must see refreshes.
+``test_compute_release`` (``live`` banks): a tiled FP layer (``firmware/tiling.py``, whose
+COMPUTEs release the ACT halves they read) is bit-exact, and a program of WGT loads after it
+refreshes no ACT row; the same layer with the release bits cleared leaves its rows live,
+and the same WGT program refreshes them.
 ``test_lifetime_expiry`` (for a config whose ``ACT`` bank is ``lifetime`` with
 ``decay_injection``): a LOAD, COPY, STORE program is bit-exact when the data are used at
 once, and comes out corrupted, with violations, when slow LOADs into ``WGT`` delay the COPY
@@ -29,6 +33,7 @@ import os
 import cocotb
 import numpy as np
 
+from edgetrain.firmware.tiling import layer_program
 from edgetrain.hw.accel.banks import half_depth
 from edgetrain.hw.accel.beats import beat_row
 from edgetrain.hw.accel.eltwise import EltwiseOp
@@ -40,11 +45,12 @@ from edgetrain.hw.accel.sequencer import ErrorCode
 from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.hw.dma.program import raw_transfer
-from edgetrain.hw.engine.descriptor import descriptor_fields
+from edgetrain.hw.engine.descriptor import LayerShape, descriptor_fields
 from edgetrain.sim.golden.layers import relu_backward
 from edgetrain.sim.golden.numerics import wrap_add, wrap_sub
 from edgetrain.sim.golden.pool import maxpool2x2, maxpool2x2_backward
 from edgetrain.sim.reference import engine as ref
+from . import accel_layers
 from .accel_bench import AccelBench, rows_bytes
 
 P = {"seed": 1, "cases": 4, "axi_pause": 0.2, **json.loads(os.environ.get("EDGETRAIN_PARAMS",
@@ -463,3 +469,50 @@ async def test_lifetime_expiry(dut):
     await _run(bench, program, "used at once, after the delayed program")
     got = mem.get(copy_at, len(x))
     assert np.array_equal(got, x), _differ(got, x, "used at once, after the delayed program")
+
+
+def _wgt_wait(mem, loads):
+    """A program of ``loads`` LOADs of a whole WGT half (SRAM): time passing, ACT untouched."""
+    wgt_bytes = half_depth(CFG, Buffer.WGT) * Buffer.WGT.row_bits(CFG) // 8
+    wait = {"buffer": Buffer.WGT, "dma": vars(raw_transfer(
+        np.arange(mem.next, mem.next + wgt_bytes, 2), buf_addr=0,
+        bus_bytes=CFG.axi_data_bits // 8))}
+    return [Instruction(Opcode.LOAD, wait)] * loads + [Instruction(Opcode.FINISH)]
+
+
+def _act_refreshes(counters):
+    return int(counters.banks.act.refreshes)
+
+
+@cocotb.test()
+async def test_compute_release(dut):
+    assert CFG.policy(Buffer.ACT) == "live", CFG
+    bench = _bench(dut)
+    await bench.reset()
+    nprng = np.random.default_rng(P["seed"] + 5)
+    lay = LayerShape(n=2, c=T, h=8, w=8, m=T, k=3, pad=1)
+    after = {}
+    for release in (True, False):
+        case = ref.random_case(nprng, CFG, "fp", layer=lay)
+        images = accel_layers.images(CFG, case)
+        at = accel_layers.place(images, bench.program_at)
+        for name, image in images.items():
+            bench.ram.write(at[name], image)
+        program = layer_program(CFG, "fp", lay, at, **accel_layers.options(case))
+        computes = [insn.body for insn in program if insn.op is Opcode.COMPUTE]
+        assert all(b["release"] >> Buffer.ACT.value & 1 for b in computes), computes
+        if not release:
+            for body in computes:
+                body["release"] = 0
+        status = await bench.run(program_bytes(CFG, program))
+        assert status == {"done": 1, "error": ErrorCode.NONE}, (release, status)
+        errors = accel_layers.check(CFG, case, bench.ram.read(at["y"], len(images["y"])))
+        assert not errors, (release, errors)
+        wait = _wgt_wait(Memory(bench), WAIT_LOADS)
+        status = await bench.run(program_bytes(CFG, wait))
+        assert status == {"done": 1, "error": ErrorCode.NONE}, (release, status)
+        c = await bench.counters(CFG)
+        after[release] = _act_refreshes(c)
+        assert int(c.cycles) > CFG.retention_cycles, int(c.cycles)
+    dut._log.info("ACT refreshes in the WGT-only program after the layer: %s", after)
+    assert after[True] == 0 and after[False] > 0, after
