@@ -62,6 +62,7 @@ def _record(mode, cycles, macs):
                                                                        "store")}
     r = {"set": "compute", "name": "vgg-64x64-8x8", "mode": mode, "layer": {}, "tiles": 3,
          "instructions": 13, "cycles": cycles, "useful_macs": macs, "dma_bound": 0.15,
+         "predicted": cycles + 10,
          "engine": {}, "queues": queues, "mismatches": [],
          "banks": {b: {"refreshes": 5, "stall_cycles": 0, "violations": 0}
                    for b in ("act", "wgt", "out", "mst")},
@@ -81,14 +82,17 @@ def test_bench_accel_prints_tables_and_draws_the_plot(tmp_path, monkeypatch, cap
                "periodic, lifetime": {
                    "policy": "periodic", "schedule": "lifetime", "refreshes": 400,
                    "violations": 0, "stall_cycles": 9, "cycles": 3000, "runs": 2, "tiles": 7,
+                   "predicted": 3030,
                    "wrong_layers": 0, "fewer_than_periodic": 0.0},
                "lifetime, lifetime": {
                    "policy": "lifetime", "schedule": "lifetime", "refreshes": 0,
                    "violations": 0, "stall_cycles": 0, "cycles": 3000, "runs": 2, "tiles": 7,
+                   "predicted": 3030,
                    "wrong_layers": 0, "fewer_than_periodic": 1.0},
                "live, default": {
                    "policy": "live", "schedule": "default", "refreshes": 100,
                    "violations": 0, "stall_cycles": 0, "cycles": 2000, "runs": 2, "tiles": 3,
+                   "predicted": 1990,
                    "wrong_layers": 0, "fewer_than_periodic": 0.75}}}}
     monkeypatch.setattr(bench_accel_command, "bench_accel", lambda **kw: doc)
     plot = tmp_path / "accel.png"
@@ -97,5 +101,7 @@ def test_bench_accel_prints_tables_and_draws_the_plot(tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     assert "compute: utilization fp 93.75%, wu 50.00%" in out
     assert "75.0%" in out and "100.0%" in out and "digits-revnet" in out
+    assert "+1.00%" in out and "-0.50%" in out       # the planner's error per layer / run
+    assert "planner cycles within 1.00% of the RTL's on every layer (mean 0.75%)" in out
     assert plot.stat().st_size > 0
     assert json.loads((tmp_path / "a.json").read_text())["refresh"] == doc["refresh"]

@@ -46,27 +46,33 @@ def run(args):
         return 1
     for name, s in doc["sets"].items():
         print_table([[r["name"], r["mode"], r["tiles"], r["cycles"],
+                      _percent(r["model_error"], signed=True),
                       f"{100 * r['utilization']:.2f}%", f"{100 * r['dma_bound']:.0f}%",
                       f"{100 * r['compute_busy']:.1f}%",
                       f"{100 * r['dma_busy']['load']:.1f}%",
                       f"{100 * r['dma_busy']['store']:.1f}%",
                       f"{100 * r['wait']['compute']:.1f}%", r["refreshes"]]
                      for r in s["layers"]],
-                    ["layer", "phase", "tiles", "cycles", "utilization", "bus need",
+                    ["layer", "phase", "tiles", "cycles", "model", "utilization", "bus need",
                      "compute busy",
                      "load busy", "store busy", "compute waits", "refreshes"],
                     title=f"{name} set on the {cfg.tm}x{cfg.tn} accelerator "
                           f"({args.simulator}, start to done, loads and stores included)")
         print(f"{name}: utilization " + ", ".join(
             f"{p} {100 * u:.2f}%" for p, u in s["utilization"].items()))
+        errors = [abs(r["model_error"]) for r in s["layers"] if r["model_error"] is not None]
+        if errors:
+            print(f"{name}: planner cycles within {100 * max(errors):.2f}% of the RTL's on "
+                  f"every layer (mean {100 * sum(errors) / len(errors):.2f}%)")
     for net, runs in doc["refresh"].items():
         print_table([[net, f["policy"], f["schedule"], f["runs"], f["tiles"], f["cycles"],
-                      f["refreshes"],
+                      _percent(f["predicted"] / f["cycles"] - 1, signed=True), f["refreshes"],
                       "-" if f["fewer_than_periodic"] is None or f["policy"] == "periodic"
                       else f"{100 * f['fewer_than_periodic']:.1f}%",
                       f["stall_cycles"], f["violations"], f["wrong_layers"]]
                      for f in runs.values()],
-                    ["net", "policy", "schedule", "layers", "tiles", "cycles", "refreshes",
+                    ["net", "policy", "schedule", "layers", "tiles", "cycles", "model",
+                     "refreshes",
                      "fewer than periodic", "stalls", "violations", "wrong layers"],
                     title=f"refreshes of ACT and OUT on the accelerator's own trace ({net} "
                           f"convs of a training step, start to done; fewer than periodic on "
@@ -79,6 +85,10 @@ def run(args):
     if plot:
         print(f"plot: {_plot(doc, plot)}")
     return 0
+
+
+def _percent(value, *, signed=False):
+    return "-" if value is None else f"{100 * value:{'+' if signed else ''}.2f}%"
 
 
 def _intervals(run):

@@ -102,9 +102,9 @@ class BufferBank(wiring.Component):
         ``compute``, ``dma``: ``MemoryPortSignature`` ports (flipped: the bank answers them)
         of ``bank_addr_bits`` address and ``buffer.row_bits(config)`` data bits. ``compute``
         has lane writes (``w_lanes``) when the halves are SRAM (``lane_writes``), and adds
-        (``w_add``) for ``MST``; ``dma`` writes whole rows. Each port's ``r_data`` is the row of its own last accepted read,
-        one cycle after acceptance, held until its next accepted read (whatever the other
-        port reads meanwhile).
+        (``w_add``) for ``MST``; ``dma`` writes whole rows. Each port's ``r_data`` is the
+        row of its own last accepted read, one cycle after acceptance, held until its next
+        accepted read (whatever the other port reads meanwhile).
         ``counters`` (out, ``COUNTERS_LAYOUT``): refreshes, stall cycles and violations of
         the halves, summed; a port that waits for the other one is not a stall cycle here.
         ``release`` (in, a bit per half): release every row of that half (``EDRAMBuffer``'s

@@ -43,19 +43,19 @@ class MemoryPortSignature(wiring.Signature):
         self._addr_bits, self._data_bits = addr_bits, data_bits
         self._lane_writes = bool(lane_writes)
         self._add_words = _check_add_words(add_words, data_bits)
-        lanes = {}
+        extra = {}
         if self._lane_writes:
             n = row_lanes(data_bits)
-            lanes = {"w_lanes": Out(n, init=(1 << n) - 1)}
+            extra["w_lanes"] = Out(n, init=(1 << n) - 1)
         if self._add_words:
-            lanes["w_add"] = Out(1)
+            extra["w_add"] = Out(1)
         super().__init__({
             "addr": Out(addr_bits),
             "r_en": Out(1),
             "r_last": Out(1),
             "w_en": Out(1),
             "w_data": Out(data_bits),
-            **lanes,
+            **extra,
             "r_data": In(data_bits),
             "ready": In(1),
         })

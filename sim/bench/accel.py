@@ -3,7 +3,8 @@
 Each layer of a set runs in FP, BP and WU as the tiled, double-buffered program of
 ``firmware/tiling.py`` on the generated accelerator (cocotb, ``sim/tb/tb_accel_bench.py``),
 from start to done, with every result checked against the golden model. Per layer and phase:
-cycles, PE utilization = useful MACs / (Tm x Tn x cycles) with loads and stores included, the
+cycles (and the planner's prediction of them, ``firmware/planner.py``: ``model_error``), PE
+utilization = useful MACs / (Tm x Tn x cycles) with loads and stores included, the
 DMA queues' busy fraction (each DMA direction moving data: the bus in use), the cycles each
 queue's head waited for a token, and the banks' refreshes. Per set and phase: the same
 utilization over all its layers (total useful MACs / total cycles).
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from edgetrain.errors import ConfigError
 from edgetrain.firmware.nets import NETS, Conv, RevBlock
+from edgetrain.firmware.planner import predict
 from edgetrain.firmware.tiling import layer_program, operands, tile_layer
 from edgetrain.hw.accel.isa import Opcode
 from edgetrain.hw.accel.top import Accelerator
@@ -42,7 +44,8 @@ from edgetrain.hw.engine.descriptor import LayerShape
 from edgetrain.sim.reference.engine import useful_macs
 from edgetrain.sim.tb.runner import SIM_ROOT, check_simulator, run_cocotb
 
-__all__ = ["PHASES", "layer_sets", "bench_accel", "bus_beats", "dma_bound", "phase_utilization"]
+__all__ = ["PHASES", "layer_sets", "bench_accel", "bus_beats", "dma_bound", "predicted_cycles",
+           "phase_utilization"]
 
 PHASES = ("fp", "bp", "wu")
 #: The nets whose layers run once per refresh policy, and the (policy, schedule) pairs
@@ -122,6 +125,13 @@ def dma_bound(config, mode, layer, *, lifetime=None):
     return max(bus_beats(config, mode, layer, lifetime=lifetime).values()) / ideal
 
 
+def predicted_cycles(config, mode, layer, *, lifetime=None):
+    """Return the planner's cycles (``firmware/planner.py``) of ``layer``'s tiled program."""
+    at = {name: 0x100000 * (i + 1) for i, name in enumerate(operands(mode))}
+    tiles = tile_layer(config, mode, layer, lifetime=lifetime)
+    return predict(config, layer_program(config, mode, layer, at, tiles=tiles)).cycles
+
+
 def phase_utilization(layers, config):
     """Total useful MACs / (Tm x Tn x total cycles) per phase over ``layers`` (figures)."""
     peak = config.tm * config.tn
@@ -135,6 +145,7 @@ def _figures(r, config):
     cycles = r["cycles"]
     q = r["queues"]
     return {"utilization": r["useful_macs"] / (config.tm * config.tn * cycles),
+            "model_error": r["predicted"] / cycles - 1 if "predicted" in r else None,
             "dma_busy": {d: q[d]["busy"] / cycles for d in ("load", "store")},
             "compute_busy": q["compute"]["busy"] / cycles,
             "wait": {name: v["wait"] / cycles for name, v in q.items()},
@@ -155,7 +166,9 @@ def _entries(chosen, config, *, lifetime=None):
                 entries.append({"set": set_name, "name": name, "mode": mode,
                                 "layer": vars(lay), "lifetime": lifetime,
                                 "dma_bound": dma_bound(config, mode, lay,
-                                                       lifetime=lifetime)})
+                                                       lifetime=lifetime),
+                                "predicted": predicted_cycles(config, mode, lay,
+                                                              lifetime=lifetime)})
     return entries
 
 
@@ -189,8 +202,9 @@ def bench_accel(*, simulator, config, build_dir=None, sets=None, sample=512, see
 
     Returns the JSON document: ``sets`` = {set: {``utilization``: {fp, bp, wu}, ``layers``:
     [...]}}, ``refresh`` = {net: {"policy, schedule": {``refreshes``, ``violations``,
-    ``stall_cycles``, ``cycles``, ``fewer_than_periodic``, ...}}} and ``config``. Raises ``ConfigError`` if a layer cannot be tiled for ``config``,
-    ``AssertionError`` if a result mismatches the golden model.
+    ``stall_cycles``, ``cycles``, ``fewer_than_periodic``, ...}}} and ``config``. Raises
+    ``ConfigError`` if a layer cannot be tiled for ``config``, ``AssertionError`` if a
+    result mismatches the golden model (but in the runs made to lose data).
     """
     check_simulator(simulator)
     chosen = layer_sets()
@@ -232,6 +246,7 @@ def _refresh_runs(simulator, config, net, policies, build_dir, *, sample, seed):
             **{k: sum(r["banks"][b][k] for r in runs for b in ("act", "out"))
                for k in ("refreshes", "violations", "stall_cycles")},
             "cycles": sum(r["cycles"] for r in runs), "runs": len(runs),
+            "predicted": sum(r["predicted"] for r in runs),
             "tiles": sum(r["tiles"] for r in runs),
             "wrong_layers": sum(bool(r["mismatches"]) for r in runs),
             "utilization": phase_utilization(runs, config)}

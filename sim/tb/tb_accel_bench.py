@@ -3,10 +3,11 @@
 For each entry of the ``layers`` parameter (``{"set", "name", "mode", "layer", "lifetime"}``:
 a ``LayerShape`` as a dict, and ``tile_layer``'s ``lifetime``) random operands are written
 into DRAM in the row layout, the program of ``layer_program`` (tiled, ping-pong, overlapped)
-runs, and every result is checked against the golden model of the whole layer. While it runs the counters are sampled every
-``sample`` cycles (the queues' busy and token-wait cycles, the banks' refreshes), the
-timeline ``--plot`` draws. The figures go to the JSON file ``out``: per layer the cycles,
-useful MACs, tiles, instructions, the counters at done, the timeline and the mismatches.
+runs, and every result is checked against the golden model of the whole layer. While it
+runs the counters are sampled every ``sample`` cycles (the queues' busy and token-wait
+cycles, the banks' refreshes), the timeline ``--plot`` draws. The figures go to the JSON
+file ``out``: per layer the cycles, useful MACs, tiles, instructions, the counters at done,
+the timeline and the mismatches.
 
 The DRAM (cocotbext-axi ``AxiRam``) answers without pauses: the figures are the
 accelerator's, not a slow memory's. Parameters (``EDGETRAIN_PARAMS``): ``config``,
