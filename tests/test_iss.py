@@ -105,6 +105,9 @@ def test_tiled_layers(mode):
         what = f"case {case_no} ({mode} {case.layer}, {len(tiles)} tiles, {cut})"
         assert errors == [], what
         assert counters.macs == ref.useful_macs(mode, case.layer), what
+        want = ref.expected(case)
+        assert counters.saturations == want.get("saturations", 0), what
+        assert counters.amax == want.get("amax", 0), what
         seen |= {case.rounding, f"relu={case.relu}"} | _cuts(tiles)
         seen |= {"accumulate"} if any(t.acc for t in tiles) else set()
     assert "stochastic" in seen and "nearest" in seen
@@ -113,6 +116,27 @@ def test_tiled_layers(mode):
         assert {"relu=True", "relu=False"} <= seen
     if mode == "wu":
         assert "accumulate" in seen, "no WU case cut the batch"
+
+
+def test_update_without_sgd_unit():
+    """``update_lanes`` 0: UPDATE leaves the exact accumulators in ``MST`` (T words a row)."""
+    cfg = TILED_CONFIG.replace(update_lanes=0)
+    rng = np.random.default_rng(21)
+    for _ in range(3):
+        case, tiles = _draw(rng, cfg, "update", "channels")
+        images = accel_layers.images(cfg, case)
+        at = accel_layers.place(images, MEM)
+        machine = Machine(cfg, MEM)
+        for name, image in images.items():
+            machine.dram[at[name]:at[name] + len(image)] = image
+        machine.run(layer_program(cfg, "update", case.layer, at, tiles=tiles,
+                                  **accel_layers.options(case)))
+        raw = bytes(machine.dram[at["mst"]:at["mst"] + len(images["mst"])])
+        size = Buffer.MST.row_bits(cfg) // 8
+        rows = [int.from_bytes(raw[i:i + size], "little") for i in range(0, len(raw), size)]
+        lay = case.layer
+        got = ref.unpack_gradient_rows(rows, (lay.m, lay.c, lay.k, lay.k), cfg.tm)
+        assert np.array_equal(got[:lay.m, :lay.c], ref.expected(case)["acc"]), lay
 
 
 @pytest.mark.parametrize("mode", ["fp", "bp", "wu", "update"])
