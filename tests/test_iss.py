@@ -27,6 +27,7 @@ from edgetrain.hw.accel.rowunit import UNIT_BUFFERS
 from edgetrain.hw.accel.sequencer import ErrorCode
 from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
+from edgetrain.hw.dma.descriptor import Descriptor
 from edgetrain.hw.dma.program import raw_transfer
 from edgetrain.hw.engine.descriptor import LayerShape, descriptor_fields
 from edgetrain.sim.bench.accel import layer_sets
@@ -116,6 +117,28 @@ def test_tiled_layers(mode):
         assert {"relu=True", "relu=False"} <= seen
     if mode == "wu":
         assert "accumulate" in seen, "no WU case cut the batch"
+
+
+def test_program_from_dram_image():
+    """The same tiled layer run from its DRAM image (PROG_ADDR / PROG_COUNT) gives the same
+    DRAM and counters; the beats moved are the descriptors' DRAM beats."""
+    case, tiles = _draw(np.random.default_rng(5), TILED_CONFIG, "bp", "channels")
+    errors, counters, program = _run_layer(TILED_CONFIG, case, tiles)
+    assert errors == []
+    images = accel_layers.images(TILED_CONFIG, case)
+    at = accel_layers.place(images, MEM // 2)
+    machine = Machine(TILED_CONFIG, MEM)
+    for name, image in images.items():
+        machine.dram[at[name]:at[name] + len(image)] = image
+    image = program_bytes(TILED_CONFIG, program)
+    machine.dram[MEM // 2:MEM // 2 + len(image)] = image
+    assert machine.run(addr=MEM // 2, count=len(program)) == counters
+    raw = bytes(machine.dram[at["dx"]:at["dx"] + len(images["dx"])])
+    assert accel_layers.check(TILED_CONFIG, case, raw) == []
+    beats = {op: sum(Descriptor(**i.body["dma"]).dram_beats for i in program if i.op is op)
+             for op in (Opcode.LOAD, Opcode.STORE)}
+    assert (counters.load_beats, counters.store_beats) == (beats[Opcode.LOAD],
+                                                           beats[Opcode.STORE])
 
 
 def test_update_without_sgd_unit():

@@ -50,9 +50,13 @@ Errors
     not check) raises ``ProgramError`` with code ``None``: the hardware's result is
     undefined.
 Not modelled
-    Time (cycles, stalls, the engine's ``busy_cycles``), eDRAM refresh, retention and decay,
-    bank counters, AXI error responses of the memory itself, and the effects of a racy
-    program (one that ``check_program`` refuses may give another result on the hardware).
+    Time (cycles, stalls, the engine's ``busy_cycles``, the queue counters), eDRAM refresh,
+    retention and decay (``release``), the bank counters, the ``ERRORS`` register's detail
+    (the message names the ``err_*`` check instead; the crossbar's ``rows`` flag, which
+    stops nothing, is not kept), AXI error responses of the memory itself, and the effects
+    of a racy program (one that ``check_program`` refuses may give another result on the
+    hardware). A program partly outside the window fails with ``FETCH`` before any of it
+    runs (the hardware runs the instructions it fetched before).
 """
 
 from dataclasses import dataclass
