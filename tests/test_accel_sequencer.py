@@ -14,7 +14,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from edgetrain.hw.accel.isa import (
-    INSN_BYTES, Instruction, Opcode, check_program, encode, instruction_layout,
+    INSN_BYTES, Instruction, Opcode, check_program, decode, encode, instruction_layout,
     program_bytes, semaphores_of)
 from edgetrain.hw.accel.sequencer import ErrorCode, Sequencer
 from edgetrain.hw.buffers.kinds import Buffer
@@ -276,3 +276,19 @@ def test_left_over_tokens_are_a_program_error():
     program[1] = Instruction(Opcode.COMPUTE, _compute(0), push_prev=True, push_next=True)
     with pytest.raises(ConfigError, match="tokens left when the program ends: l2c=1"):
         check_program(program)
+
+
+def test_a_value_that_does_not_fit_its_field_is_refused_by_name():
+    """``encode`` refuses what ``Layout.const`` would cut to the field's width; a signed
+    field takes its values and their two's-complement bit patterns."""
+    body = _compute(1)
+    wide = dict(body, desc=dict(body["desc"], act_n=1000))
+    with pytest.raises(ConfigError, match=r"COMPUTE body compute desc act_n = 1000 does not "
+                                          r"fit its \d+-bit field"):
+        encode(CFG, Instruction(Opcode.COMPUTE, wide))
+    for shift in (-3, 253):
+        insn = Instruction(Opcode.COMPUTE, dict(body, desc=dict(body["desc"], shift=shift)))
+        assert decode(CFG, encode(CFG, insn)).body["desc"]["shift"] == -3
+    with pytest.raises(ConfigError, match="shift = 256 does not fit its signed 8-bit"):
+        encode(CFG, Instruction(Opcode.COMPUTE, dict(body, desc=dict(body["desc"],
+                                                                     shift=256))))

@@ -38,6 +38,7 @@ Bodies (the union ``body`` of ``instruction_layout``):
 
 from dataclasses import dataclass
 
+from amaranth.hdl import Shape
 from amaranth.lib import data, enum
 
 from edgetrain.errors import ConfigError
@@ -157,16 +158,43 @@ class Instruction:
 
 
 def encode(cfg, insn, layout=None):
-    """Return ``insn`` as the integer of its ``INSN_BITS``-bit record."""
+    """Return ``insn`` as the integer of its ``INSN_BITS``-bit record.
+
+    Raises ``ConfigError`` naming the field when a value does not fit it (``Layout.const``
+    alone would cut it to the field's width).
+    """
     insn.check()
     layout = layout or instruction_layout(cfg)
     fields = {"op": insn.op, "deps": insn.deps}
     if insn.body is not None:
         fields["body"] = {_BODY_OF[insn.op]: insn.body}
+    _check_fits(layout, fields, insn.op.name)
     try:
         return layout.const(fields).as_value().value
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{insn.op.name} instruction does not encode: {e}") from None
+
+
+def _check_fits(layout, values, where):
+    """Raise ``ConfigError`` unless every integer in ``values`` fits its field of ``layout``."""
+    for name, field in layout:
+        if name not in values:
+            continue
+        value = values[name]
+        if isinstance(field.shape, data.Layout):
+            if isinstance(value, dict):
+                _check_fits(field.shape, value, f"{where} {name}")
+            continue
+        if type(value) is not int:          # enum members, bools: the layout checks them
+            continue
+        shape = Shape.cast(field.shape)
+        # a signed field takes its values or their two's-complement bit patterns
+        lo = -(1 << (shape.width - 1)) if shape.signed else 0
+        if not lo <= value < 1 << shape.width:
+            raise ConfigError(f"{where} {name} = {value} does not fit its "
+                              f"{'signed ' if shape.signed else ''}{shape.width}-bit field: "
+                              f"the value is wrong, or the config's limits are too small "
+                              f"for it")
 
 
 def decode(cfg, value, layout=None):

@@ -184,6 +184,11 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
                    out_n=mt * ho * wo, out_plane=ho * wo, w_out=ct * k * k, w_red=k * k,
                    idx_n=m * ho * wo, idx_tile=t * ho * wo)
     geo["idx_lane"] = geo["out_plane"]
+    # A row stride whose loop has one step is multiplied by 0 only (addrgen.py), and may be
+    # a whole buffer, one past its field: it is given as 0.
+    unused = {"act_n": n == 1, "out_n": n == 1, "act_plane": geo["red_tiles"] == 1,
+              "out_plane": geo["out_tiles"] == 1, "w_out": geo["out_tiles"] == 1}
+    geo |= {name: 0 for name, one in unused.items() if one}
     index = _tile_index(t, mode, layer, whole, origin) if whole is not None else {}
     geo |= {"w_idx_out": c * k * k, "idx_off": 0} | index
     return dict(mode=MODES.index(mode), batch=n, kernel=k, stride2=int(layer.stride == 2),
