@@ -2,7 +2,8 @@
 
 This is its forward pass (issue 16). ``compile_forward(cfg, net, batch, formats, step,
 rounding)`` returns a ``ForwardPass``: the DRAM map of the step's tensors (``SymbolMap``) and
-one program per layer (``LayerProgram``), each ending in FINISH and accepted by
+one program per layer (``LayerProgram``: ``conv{s}`` / ``fc{s}`` for conv slot ``s`` with
+its fused ReLU, ``pool{i}`` for net layer ``i``), each ending in FINISH and accepted by
 ``check_program``, to run one after another. One program per conv lets the host read each
 conv's ``amax`` from the counters after it, as delayed scaling needs.
 
