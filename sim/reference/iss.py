@@ -7,7 +7,8 @@ halves as Python ints of ``Buffer.row_bits(cfg)`` bits (``OUT``: ``T`` int16 val
 ``T`` ReLU-mask bits). ``run(program)`` takes a list of ``Instruction`` (or ``addr`` and
 ``count``: a DRAM image, as the hardware's PROG_ADDR / PROG_COUNT), runs it and returns its
 ``Counters``. Every instruction goes through ``encode`` / ``decode`` first, so the model sees
-the fields as the hardware does (truncated to their widths, signed where signed).
+the fields as the hardware does (signed where signed; a value that does not fit its field
+is refused by ``encode``).
 
 Order
     Instructions run one at a time, in program order. A program that passes
