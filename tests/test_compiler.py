@@ -1,31 +1,47 @@
 """``firmware/compiler.py`` on the instruction-level model, without a simulator.
 
-digits-cnn's forward pass at batch 8 and 32 on the default ``AcceleratorConfig``, both
-roundings: the golden ``FixedNet`` (calibrated on the batch, so its formats are realistic)
-gives the weights and formats; its images, quantized by ``quantize_input``, and its int16
-weights go into DRAM at the symbol map's addresses; the compiled programs run one after
-another on ``sim/reference/iss.py``. Every tensor of the pass (each conv's ReLU'd output,
-the max-pool output and its argmax codes, the logits) must equal the golden forward's bit
-for bit, and each conv's program amax the accumulator amax the golden forward observes for
-that layer, at the same frac, and the saturations the golden pass counts. The comparison is
-shown to fail with a wrong key (the next step's) or a wrong shift (one frac off).
+Forward: digits-cnn at batch 8 and 32 on the default ``AcceleratorConfig``, both roundings:
+the golden ``FixedNet`` (calibrated on the batch, so its formats are realistic) gives the
+weights and formats; its images, quantized by ``quantize_input``, and its int16 weights go
+into DRAM at the symbol map's addresses; the compiled programs run one after another on
+``sim/reference/iss.py``. Every tensor of the pass (each conv's ReLU'd output, the max-pool
+output and its argmax codes, the logits) must equal the golden forward's bit for bit, and
+each conv's program amax the accumulator amax the golden forward observes for that layer,
+at the same frac, and the saturations the golden pass counts. The comparison is shown to
+fail with a wrong key (the next step's) or a wrong shift (one frac off).
+
+A whole step: digits-cnn at batch 8 (UPDATE is refused at 32), both roundings, from a
+calibrated ``FixedNet`` after one ``train_step`` (so the velocities are not zero): the
+forward programs, the host's loss gradient from the machine's logits as
+``FixedNet._forward_backward`` makes it, then the backward programs. Every gradient
+(``dlogits``, each input gradient, the pool-backward output, each RELU_MASK result), each
+BP's amax at its frac, the input-gradient and master saturations, and every master and
+velocity in ``mst{s}`` must equal those of a copy of the ``FixedNet`` that ran the same
+``train_step`` (its compute copies and next formats come after the masters and are the
+host's: not compared). One case is made to saturate (a format too fine, masters at the
+int32 limits). A g_shift one frac off, UPDATE's velocity and master keys swapped and a
+RELU_MASK against the wrong activation each fail the comparison.
 """
 
+import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from edgetrain.errors import ConfigError
 from edgetrain.firmware import compiler
-from edgetrain.firmware.compiler import ALIGN, compile_forward, forward_symbols
+from edgetrain.firmware.compiler import (
+    ALIGN, compile_backward, compile_forward, forward_symbols, step_symbols)
 from edgetrain.firmware.nets import NETS
 from edgetrain.firmware.tiling import RowLayout
 from edgetrain.hw.accel.isa import check_program
+from edgetrain.hw.buffers.kinds import Buffer, master_lanes
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.sim.golden import layers as gl
 from edgetrain.sim.golden import numerics
-from edgetrain.sim.golden.net import FixedNet
+from edgetrain.sim.golden.net import FixedNet, lr_fixed
 from edgetrain.sim.golden.plan import init_weights, plan_net
 from edgetrain.sim.reference import engine as ref
 from edgetrain.sim.reference.iss import Machine
@@ -37,11 +53,16 @@ NET = NETS["digits-cnn"]
 CASES = [(8, 0), (32, 3)]          # (batch, step)
 
 
+def _batch(batch, seed):
+    """Random float images and labels."""
+    rng = np.random.default_rng([seed, batch])
+    return (rng.random((batch, *NET.input_shape)).astype(np.float32),
+            rng.integers(0, NET.classes, batch))
+
+
 def _fixed(rounding, batch, seed):
     """A golden digits-cnn calibrated on a random batch, and that batch's int16 images."""
-    rng = np.random.default_rng([seed, batch])
-    x = rng.random((batch, *NET.input_shape)).astype(np.float32)
-    labels = rng.integers(0, NET.classes, batch)
+    x, labels = _batch(batch, seed)
     plan = plan_net(NET)
     fixed = FixedNet(plan, init_weights(plan, seed), rounding=rounding, lr=0.05,
                      momentum=0.9)
@@ -151,18 +172,25 @@ def test_keys_are_the_golden_keys():
     assert compiler.TENSOR_KINDS == numerics.TENSOR_KINDS
 
 
+FORWARD_SYMBOLS = {"images", "act0", "act1", "act2", "act3", "pool8", "pool8.argmax",
+                   "logits", "w0", "w1", "w2", "w3", "w4"}
+BACKWARD_SYMBOLS = {"dlogits", "dpool8", "dact3", "dact2", "dact1", "dact0", "dz3", "dz2",
+                    "dz1", "dz0", "mst0", "mst1", "mst2", "mst3", "mst4"}
+
+
 @pytest.mark.parametrize("batch", [8, 32])
-def test_symbol_map(batch):
-    symbols = forward_symbols(CFG, NET, batch)
+@pytest.mark.parametrize("whole_step", [False, True])
+def test_symbol_map(batch, whole_step):
+    symbols = (step_symbols if whole_step else forward_symbols)(CFG, NET, batch)
     table = json.loads(json.dumps(symbols.as_dict()))
     names = set(table["symbols"])
-    assert names == {"images", "act0", "act1", "act2", "act3", "pool8", "pool8.argmax",
-                     "logits", "w0", "w1", "w2", "w3", "w4"}
+    assert names == FORWARD_SYMBOLS | (BACKWARD_SYMBOLS if whole_step else set())
     rl, runs = RowLayout(CFG), []
+    size = {"act": rl.act_bytes, "wgt": rl.wgt_bytes, "mst": rl.block_bytes}
     for name, s in table["symbols"].items():
         shape = tuple(s["shape"])
         assert s["addr"] % ALIGN == 0, name
-        assert s["bytes"] == (rl.wgt_bytes if s["layout"] == "wgt" else rl.act_bytes)(shape)
+        assert s["bytes"] == size[s["layout"]](shape), name
         runs.append((s["addr"], s["addr"] + s["bytes"]))
     runs.sort()
     assert all(a[1] <= b[0] for a, b in zip(runs, runs[1:])), "symbols overlap"
@@ -179,3 +207,182 @@ def test_refusals():
         compile_forward(CFG, NET, 8, {"input": 14, "act/0": 10}, 0, "nearest")
     with pytest.raises(ConfigError, match="rounding must be one of"):
         compile_forward(CFG, NET, 8, formats, 0, "even")
+
+
+# The backward pass and the update ------------------------------------------------------------
+
+BATCH = 8            # UPDATE of the digits convs is refused at batch 32 (test_update_refusals)
+GRADS = ("dpool8", "dact3", "dz3", "dact2", "dz2", "dact1", "dz1", "dact0", "dz0")
+
+
+def _trained(rounding, seed):
+    """A calibrated golden digits-cnn after one training step (so its velocities are not
+    zero), and the float batch of its next step."""
+    fixed, _ = _fixed(rounding, BATCH, seed)
+    fixed.train_step(*_batch(BATCH, seed))
+    return fixed, *_batch(BATCH, seed + 1)
+
+
+def _golden_step(fixed, x, labels, monkeypatch):
+    """A copy of ``fixed`` after its ``train_step`` on ``x``; the gradients it made
+    (``{symbol: tensor}``), what its formats observed (``{key: (amax, frac)}``) and its
+    saturations by kind."""
+    golden, grads, seen = copy.deepcopy(fixed), {}, {}
+    relus = iter(["dz3", "dz2", "dz1", "dz0"])          # relu_backward's calls, in order
+    conv_backward, observe = golden._conv_backward, golden.formats.observe
+    pool_backward, relu_backward = gl.maxpool_backward, gl.relu_backward
+
+    def conv(lp, x, dy, *args):
+        dx = conv_backward(lp, x, dy, *args)
+        s = lp.slots[0]
+        grads.update({"dlogits": dy} if s == 4 else {})
+        if dx is not None:
+            grads[{4: "dpool8"}.get(s, f"dact{s - 1}")] = dx
+        return dx
+
+    def seen_by(key, amax, frac_at):
+        seen.setdefault("/".join(map(str, key)), (int(amax), int(frac_at)))
+        observe(key, amax, frac_at)
+
+    with monkeypatch.context() as m:
+        m.setattr(golden, "_conv_backward", conv)
+        m.setattr(golden.formats, "observe", seen_by)
+        m.setattr(gl, "maxpool_backward", lambda dy, arg: grads.setdefault(
+            "dact3", pool_backward(dy, arg)))
+        m.setattr(gl, "relu_backward", lambda dy, mask: grads.setdefault(
+            next(relus), relu_backward(dy, mask)))
+        result = golden.train_step(x, labels)
+    return golden, grads, seen, result.saturations_by_kind
+
+
+def _compile_step(fixed, rounding, **changes):
+    """The forward and backward passes of ``fixed``'s next step on one symbol map;
+    ``changes`` replace ``compile_backward``'s SGD arguments."""
+    formats, symbols = fixed.formats.as_dict(), step_symbols(CFG, NET, BATCH)
+    lr_q, lr_shift = lr_fixed(fixed.lr, BATCH)
+    sgd = dict(frac_master=dict(fixed.frac_master), mu_q=fixed.mu_q, lr_q=lr_q,
+               lr_shift=lr_shift) | changes
+    return (compile_forward(CFG, NET, BATCH, formats, fixed.step, rounding, symbols=symbols),
+            compile_backward(CFG, NET, BATCH, formats, fixed.step, rounding, symbols=symbols,
+                             **sgd))
+
+
+def _run_step(fixed, x, labels, fwd, bwd):
+    """Run the forward programs, write the host's loss gradient (``_forward_backward``'s),
+    run the backward programs; return the machine and the backward programs' counters."""
+    symbols, lanes = fwd.symbols, master_lanes(CFG)
+    machine, _ = _run(fixed, fixed.quantize_input(x), fwd)
+    for s in fixed.master:
+        _put(machine, symbols[f"mst{s}"], ref.pack_master_rows(
+            fixed.master[s], fixed.velocity[s], T, lanes), Buffer.MST.row_bits(CFG))
+    formats = fixed.formats.as_dict()
+    _, grad, _ = gl.softmax_xent(_get(machine, symbols["logits"]), formats["act/4"], labels)
+    dy = numerics.quantize_float(grad, formats["grad/loss"])[:, :, None, None]
+    _put(machine, symbols["dlogits"], ref.pack_rows(dy, T), 16 * T)
+    return machine, [machine.run(p.program) for p in bwd.programs]
+
+
+def _masters(machine, sym):
+    """The (master, velocity) ``[M, C, K, K]`` of ``mst`` symbol ``sym`` in DRAM."""
+    size = Buffer.MST.row_bits(CFG) // 8
+    raw = bytes(machine.dram[sym.addr:sym.addr + sym.nbytes])
+    rows = [int.from_bytes(raw[i:i + size], "little") for i in range(0, len(raw), size)]
+    m, c = sym.shape[:2]
+    return tuple(a[:m, :c] for a in ref.unpack_master_rows(rows, sym.shape, T,
+                                                           master_lanes(CFG)))
+
+
+def _differ(name, got, want):
+    bad = np.count_nonzero(got != want)
+    return [f"{name}: {bad} of {want.size} elements differ"] if bad else []
+
+
+def _step_mismatches(fixed, x, labels, passes, monkeypatch):
+    """Messages for every gradient, BP amax, saturation count, master and velocity of the
+    compiled step that differs from the golden step's."""
+    golden, grads, seen, by_kind = _golden_step(fixed, x, labels, monkeypatch)
+    machine, counters = _run_step(fixed, x, labels, *passes)
+    bwd = passes[1]
+    errors = []
+    for name in ("dlogits", *GRADS):
+        errors += _differ(name, _get(machine, bwd.symbols[name]), grads[name])
+    for s in sorted(golden.master, reverse=True):
+        master, velocity = _masters(machine, bwd.symbols[f"mst{s}"])
+        errors += _differ(f"mst{s} masters", master, golden.master[s])
+        errors += _differ(f"mst{s} velocities", velocity, golden.velocity[s])
+    for p, c in zip(bwd.programs, counters):
+        if p.key is not None and (c.amax, p.frac_acc) != seen[p.key]:
+            errors.append(f"{p.name}: amax {c.amax} at frac {p.frac_acc}, golden "
+                          f"{seen[p.key]}")
+    for kind, suffix in (("input_grad", ".bp"), ("master", ".update")):
+        got = [c.saturations for p, c in zip(bwd.programs, counters) if
+               p.name.endswith(suffix)]
+        if sum(got) != by_kind.get(kind, 0):
+            errors.append(f"{kind} saturations {got}, golden {by_kind.get(kind, 0)}")
+    return errors
+
+
+def _saturating(fixed):
+    """Make ``fixed``'s next step saturate: conv3's input-gradient format 6 bits too fine,
+    every 7th master at an int32 limit."""
+    fixed.formats._frac[("grad", 3)] += 6
+    for m in fixed.master.values():
+        m.flat[::7] = np.where(np.arange(m.flat[::7].size) % 2, np.iinfo(np.int32).max,
+                               np.iinfo(np.int32).min)
+
+
+@pytest.mark.parametrize("rounding, saturating", [("nearest", False), ("stochastic", False),
+                                                  ("stochastic", True)])
+def test_step_equals_golden(rounding, saturating, monkeypatch):
+    fixed, x, labels = _trained(rounding, seed=5)
+    if saturating:
+        _saturating(fixed)
+        by_kind = _golden_step(fixed, x, labels, monkeypatch)[3]
+        assert by_kind["input_grad"] and by_kind["master"], by_kind
+    fwd, bwd = _compile_step(fixed, rounding)
+    assert [p.name for p in bwd.programs] == [
+        "fc4.bp", "fc4.update", "pool8.bp",
+        *(f"conv{s}.{k}" for s in (3, 2, 1) for k in ("relu", "bp", "update")),
+        "conv0.relu", "conv0.update"]
+    for p in bwd.programs:
+        check_program(p.program)
+    assert all(np.any(v) for v in fixed.velocity.values())
+    assert _step_mismatches(fixed, x, labels, (fwd, bwd), monkeypatch) == []
+
+
+def test_wrong_shift_key_or_mask_fails(monkeypatch):
+    """The comparison above catches a g_shift one frac off, UPDATE's velocity and master
+    keys swapped, and a RELU_MASK against the activation of the layer before."""
+    fixed, x, labels = _trained("stochastic", seed=5)
+    frac_master = dict(fixed.frac_master) | {2: fixed.frac_master[2] + 1}
+    passes = _compile_step(fixed, "stochastic", frac_master=frac_master)
+    errors = _step_mismatches(fixed, x, labels, passes, monkeypatch)
+    assert errors and all(e.startswith("mst2 ") for e in errors), errors
+
+    with monkeypatch.context() as m:
+        m.setattr(compiler, "_SGD_KINDS", ("weight_grad", "master", "velocity"))
+        passes = _compile_step(fixed, "stochastic")
+    errors = _step_mismatches(fixed, x, labels, passes, monkeypatch)
+    assert errors and all(e.startswith("mst") for e in errors), errors
+
+    backs = compiler._backs
+    with monkeypatch.context() as m:
+        m.setattr(compiler, "_backs", lambda net, batch: (
+            [replace(b, reads=(b.reads[0], "act1")) if b.name == "conv2.relu" else b
+             for b in backs(net, batch)[0]], backs(net, batch)[1]))
+        passes = _compile_step(fixed, "stochastic")
+    errors = _step_mismatches(fixed, x, labels, passes, monkeypatch)
+    assert errors and errors[0].startswith("dz2:"), errors
+
+
+def test_update_refusals():
+    fixed, _ = _fixed("nearest", BATCH, seed=1)
+    formats = fixed.formats.as_dict()
+    sgd = dict(frac_master=dict(fixed.frac_master), mu_q=fixed.mu_q, lr_q=40000, lr_shift=20)
+    with pytest.raises(ConfigError, match="UPDATE's SGD needs the gradient of the whole"):
+        compile_backward(CFG, NET, 32, formats, 0, "nearest", **sgd)
+    with pytest.raises(ConfigError, match="frac_master has no frac for slot 4"):
+        compile_backward(CFG, NET, BATCH, formats, 0, "nearest", **sgd | {"frac_master": {}})
+    with pytest.raises(ConfigError, match="no frac for 'grad/loss'"):
+        compile_backward(CFG, NET, BATCH, {k: v for k, v in formats.items()
+                                           if k != "grad/loss"}, 0, "nearest", **sgd)
