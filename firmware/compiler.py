@@ -52,15 +52,15 @@ Not compiled (the accelerator has no instruction for them yet)
     chooses that format: the host makes both from ``mst{s}``. UPDATE needs the whole batch of
     a channel tile on chip: digits-cnn's convs are refused at batch 32 (``tiling``).
 
-The random keys are the golden model's (``sim/golden/numerics.py``, which firmware may not
-import): ``tensor_id`` and ``rng_key`` below restate its rule, and the tests hold the two
-equal.
+The random keys come from ``firmware/keys.py``, the code the golden model computes them
+with.
 """
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from edgetrain.errors import ConfigError
+from edgetrain.firmware.keys import rng_key, tensor_id
 from edgetrain.firmware.nets import FC, Conv, MaxPool, ReLU
 from edgetrain.firmware.tiling import RowLayout, layer_program
 from edgetrain.hw.accel.banks import half_depth
@@ -74,45 +74,14 @@ from edgetrain.hw.dma.descriptor import Descriptor
 from edgetrain.hw.dma.program import dram_pattern
 from edgetrain.hw.engine.descriptor import LayerShape
 
-__all__ = ["ALIGN", "TENSOR_KINDS", "tensor_id", "rng_key", "Symbol", "SymbolMap",
+__all__ = ["ALIGN", "Symbol", "SymbolMap",
            "LayerProgram", "CompiledPass", "forward_symbols", "compile_forward",
            "step_symbols", "compile_backward"]
 
 #: Byte alignment of every tensor in DRAM.
 ALIGN = 0x1000
 
-#: The tensor kinds of a conv slot, in ``numerics.TENSOR_KINDS`` order (8 ids per slot).
-TENSOR_KINDS = ("activation", "input_grad", "weight_grad", "velocity", "master", "weight",
-                "aux0", "aux1")
-
 ROUNDINGS = ("nearest", "stochastic")
-
-
-def _mix32(x):
-    """Jenkins' six-step 32-bit integer hash (``numerics.mix32``) of the int ``x``."""
-    m = 0xFFFFFFFF
-    x &= m
-    x = (x + 0x7ED55D16 + (x << 12)) & m
-    x = x ^ 0xC761C23C ^ (x >> 19)
-    x = (x + 0x165667B1 + (x << 5)) & m
-    x = ((x + 0xD3A2646C) ^ (x << 9)) & m
-    x = (x + 0xFD7046C5 + (x << 3)) & m
-    return x ^ 0xB55A4F09 ^ (x >> 16)
-
-
-def tensor_id(slot, kind):
-    """Return the 8-bit id of tensor ``kind`` (of ``TENSOR_KINDS``) of conv ``slot``."""
-    if not 0 <= slot < 32:
-        raise ConfigError(f"conv slot must be in 0..31, not {slot!r}")
-    if kind not in TENSOR_KINDS:
-        raise ConfigError(f"tensor kind must be one of {', '.join(TENSOR_KINDS)}, not "
-                          f"{kind!r}")
-    return 8 * slot + TENSOR_KINDS.index(kind)
-
-
-def rng_key(tid, step):
-    """Return the 32-bit stochastic-rounding key of tensor ``tid`` at training ``step``."""
-    return _mix32(((int(tid) & 0xFF) << 24) | (int(step) & 0xFFFFFF))
 
 
 # The DRAM map --------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edgetrain.errors import ConfigError
-from edgetrain.firmware.tiling import layer_program, tile_layer
+from edgetrain.firmware.tiling import layer_program
 from edgetrain.hw.accel.banks import half_depth
 from edgetrain.hw.accel.beats import beat_row
 from edgetrain.hw.accel.eltwise import EltwiseOp
@@ -39,42 +38,12 @@ from edgetrain.sim.reference import engine as ref
 from edgetrain.sim.reference.iss import Machine, ProgramError
 from edgetrain.sim.tb import accel_layers
 from edgetrain.sim.tb.accel_bench import rows_bytes
+from edgetrain.sim.tb.accel_cases import (
+    CUTS, Run, draw_tiled, place_runs, random_map, tile_cuts)
 from edgetrain.sim.tb.accel_run import ACCEL_CONFIG, TILED_CONFIG
 
 MEM = 1 << 18
 CASES = 6
-#: As ``tb_accel_tiled``: layers drawn for buffers this many times deeper, then tiled, and
-#: the cuts each mode's cases take turns to include.
-DRAW_DEPTH = 8
-CUTS = {"fp": ("channels", "images", "rows"), "bp": ("channels", "images"),
-        "wu": ("channels", "images"), "update": ("channels",)}
-
-
-def _cuts(tiles):
-    cuts = set()
-    if len({(t.o0, t.r0) for t in tiles}) > 1:
-        cuts.add("channels")
-    if len({t.n0 for t in tiles}) > 1:
-        cuts.add("images")
-    if len({t.y0 for t in tiles}) > 1:
-        cuts.add("rows")
-    return cuts
-
-
-def _draw(rng, cfg, mode, cut):
-    """``tb_accel_tiled._draw``: a random case of ``mode`` whose tiles cut along ``cut``."""
-    big = cfg.replace(**{b.depth_field: b.depth(cfg) * DRAW_DEPTH
-                         for b in (Buffer.ACT, Buffer.WGT, Buffer.OUT)})
-    while True:
-        lay = ref.random_layer(rng, big)
-        if cut == "rows" and lay.pad == 0:
-            continue
-        try:
-            tiles = tile_layer(cfg, mode, lay)
-        except ConfigError:
-            continue
-        if cut in _cuts(tiles):
-            return ref.random_case(rng, big, mode, layer=lay), tiles
 
 
 def _run_layer(cfg, case, tiles=None, mem=MEM):
@@ -99,7 +68,7 @@ def test_tiled_layers(mode):
     seen = set()
     for case_no in range(CASES):
         cut = CUTS[mode][case_no % len(CUTS[mode])]
-        case, tiles = _draw(rng, TILED_CONFIG, mode, cut)
+        case, tiles = draw_tiled(rng, TILED_CONFIG, mode, cut)
         if mode == "fp":
             case.relu = bool(case_no % 2)
         errors, counters, _ = _run_layer(TILED_CONFIG, case, tiles)
@@ -109,7 +78,7 @@ def test_tiled_layers(mode):
         want = ref.expected(case)
         assert counters.saturations == want.get("saturations", 0), what
         assert counters.amax == want.get("amax", 0), what
-        seen |= {case.rounding, f"relu={case.relu}"} | _cuts(tiles)
+        seen |= {case.rounding, f"relu={case.relu}"} | tile_cuts(tiles)
         seen |= {"accumulate"} if any(t.acc for t in tiles) else set()
     assert "stochastic" in seen and "nearest" in seen
     assert set(CUTS[mode]) <= seen
@@ -122,7 +91,7 @@ def test_tiled_layers(mode):
 def test_program_from_dram_image():
     """The same tiled layer run from its DRAM image (PROG_ADDR / PROG_COUNT) gives the same
     DRAM and counters; the beats moved are the descriptors' DRAM beats."""
-    case, tiles = _draw(np.random.default_rng(5), TILED_CONFIG, "bp", "channels")
+    case, tiles = draw_tiled(np.random.default_rng(5), TILED_CONFIG, "bp", "channels")
     errors, counters, program = _run_layer(TILED_CONFIG, case, tiles)
     assert errors == []
     images = accel_layers.images(TILED_CONFIG, case)
@@ -146,7 +115,7 @@ def test_update_without_sgd_unit():
     cfg = TILED_CONFIG.replace(update_lanes=0)
     rng = np.random.default_rng(21)
     for _ in range(3):
-        case, tiles = _draw(rng, cfg, "update", "channels")
+        case, tiles = draw_tiled(rng, cfg, "update", "channels")
         images = accel_layers.images(cfg, case)
         at = accel_layers.place(images, MEM)
         machine = Machine(cfg, MEM)
@@ -260,30 +229,8 @@ T = ACCEL_CONFIG.tm
 ROW_BYTES = 2 * T
 
 
-class Run:
-    """A run of rows in a bank half (as ``tb_accel_units``)."""
-
-    def __init__(self, buffer, half, row, rows):
-        self.buffer, self.half, self.row, self.rows = buffer, half, row, rows
-
-    @property
-    def operand(self):
-        return {"buffer": self.buffer, "half": self.half, "row": self.row}
-
-    def overlaps(self, other):
-        return ((self.buffer, self.half) == (other.buffer, other.half) and
-                self.row < other.row + other.rows and other.row < self.row + self.rows)
-
-
 def _place(rng, sizes):
-    while True:
-        runs = []
-        for rows in sizes:
-            buffer = UNIT_BUFFERS[rng.randrange(len(UNIT_BUFFERS))]
-            depth = half_depth(ACCEL_CONFIG, buffer)
-            runs.append(Run(buffer, rng.randrange(2), rng.randrange(depth - rows + 1), rows))
-        if not any(a.overlaps(b) for i, a in enumerate(runs) for b in runs[:i]):
-            return runs
+    return place_runs(rng, ACCEL_CONFIG, sizes)
 
 
 def _dma(run, dram, *, store=False):
@@ -321,17 +268,6 @@ def _tensor(rows, shape):
     return ref.unpack_rows(ints, shape, T)[0][:, :shape[1]]
 
 
-def _random_map(rng, nprng):
-    fit = min(half_depth(ACCEL_CONFIG, b) for b in UNIT_BUFFERS)
-    while True:
-        n, c = rng.randint(1, ACCEL_CONFIG.max_batch), rng.randint(1, ACCEL_CONFIG.max_channels)
-        h, w = (2 * rng.randint(1, ACCEL_CONFIG.max_size // 2) for _ in range(2))
-        if n * -(-c // T) * h * w <= fit:
-            break
-    bound = rng.choice((4, 1 << 15))
-    return nprng.integers(-bound, bound, size=(n, c, h, w)).astype(np.int16)
-
-
 def _pool_program(mem, mode, src, dst, idx, planes, h, w, loads):
     body = {"mode": mode, "src": src.operand, "dst": dst.operand, "idx": idx.operand,
             "planes": planes, "h": h, "w": w}
@@ -349,7 +285,7 @@ def _pool_program(mem, mode, src, dst, idx, planes, h, w, loads):
 def test_pool_forward_backward():
     rng, nprng = random.Random(1), np.random.default_rng(1)
     for _ in range(8):
-        x = _random_map(rng, nprng)
+        x = random_map(rng, nprng, ACCEL_CONFIG)
         n, c, h, w = x.shape
         planes, full = n * -(-c // T), len(_rows(x))
         want_y, want_idx = maxpool2x2(x)

@@ -51,7 +51,8 @@ from .beats import beat_depth
 __all__ = ["INSN_BITS", "INSN_BYTES", "Opcode", "Queue", "DepsLayout", "HEADER",
            "engine_config", "instruction_layout", "Instruction", "encode",
            "decode", "program_bytes", "program_from_bytes", "QUEUE_DEPTH", "SEMAPHORES",
-           "TOWARDS_PREV", "TOWARDS_NEXT", "semaphores_of", "check_program"]
+           "TOWARDS_PREV", "TOWARDS_NEXT", "semaphores_of", "Replay", "replay",
+           "check_program"]
 
 INSN_BITS = 512
 INSN_BYTES = INSN_BITS // 8
@@ -259,10 +260,8 @@ def semaphores_of(insn):
 def check_program(program, *, queue_depth=QUEUE_DEPTH):
     """Raise ``ConfigError`` unless ``program`` runs to its end on the hardware.
 
-    Replays what the sequencer does: instructions enter their queue in program order (the
-    fetch waits while that queue holds ``queue_depth``), each queue runs its head once the
-    semaphores it pops are non-zero. The program must end with its only FINISH and leave
-    every semaphore at zero (left-over tokens are a compiler bug).
+    Replays what the sequencer does (``replay``). The program must end with its only FINISH
+    and leave every semaphore at zero (left-over tokens are a compiler bug).
     """
     finishes = [i for i, insn in enumerate(program) if insn.op is Opcode.FINISH]
     if finishes != [len(program) - 1]:
@@ -273,9 +272,28 @@ def check_program(program, *, queue_depth=QUEUE_DEPTH):
             insn.check()
         except ConfigError as e:
             raise ConfigError(f"instruction {i}: {e}") from None
+    ran = replay(program, queue_depth=queue_depth)
+    _report_stuck(program, ran.queues, ran.sems, ran.fetched)
+
+
+@dataclass
+class Replay:
+    """What ``replay`` leaves: the instructions in the order they ran (``order``), what each
+    queue still holds, the semaphores and how many instructions were fetched."""
+    order: list
+    queues: dict
+    sems: dict
+    fetched: int
+
+
+def replay(program, *, queue_depth=QUEUE_DEPTH):
+    """Run the sequencer's rules on ``program`` without time: instructions enter their queue
+    in program order (the fetch waits while that queue holds ``queue_depth``), each queue
+    runs its head once the semaphores it pops are non-zero. Return the ``Replay``; where it
+    stopped is a deadlock when a queue still holds an instruction."""
     queues = {q: [] for q in Queue}
     sems = dict.fromkeys(SEMAPHORES, 0)
-    fetched, progress = 0, True
+    order, fetched, progress = [], 0, True
     while progress:
         progress = False
         if fetched < len(program):
@@ -291,9 +309,9 @@ def check_program(program, *, queue_depth=QUEUE_DEPTH):
                         sems[s] -= 1
                     for s in pushes:
                         sems[s] += 1
-                    queues[q].pop(0)
+                    order.append(queues[q].pop(0))
                     progress = True
-    _report_stuck(program, queues, sems, fetched)
+    return Replay(order=order, queues=queues, sems=sems, fetched=fetched)
 
 
 def _report_stuck(program, queues, sems, fetched):

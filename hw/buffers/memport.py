@@ -141,7 +141,6 @@ class SRAMBuffer(wiring.Component):
                                                init=self._init, attrs={"no_rw_check": 1})
         rd = mem.read_port()
         wr = mem.write_port(granularity=LANE_BITS if self._lane_writes else None)
-        enables = p.w_lanes if self._lane_writes else Const(1, 1)
         m.d.comb += [
             p.ready.eq(1),
             rd.addr.eq(p.addr),
@@ -149,10 +148,15 @@ class SRAMBuffer(wiring.Component):
             p.r_data.eq(rd.data),
             wr.addr.eq(p.addr),
             wr.data.eq(p.w_data),
-            wr.en.eq(enables.replicate(lanes // len(enables)) & p.w_en.replicate(lanes)),
         ]
+        # Written as before adds existed, so a buffer without them is the same netlist
+        # (the boards' timing depends on it).
+        if self._lane_writes:
+            m.d.comb += wr.en.eq(p.w_lanes & p.w_en.replicate(lanes))
+        else:
+            m.d.comb += wr.en.eq(p.w_en)
         if self._add_words:
-            self._adds(m, rd, wr, enables, lanes)
+            self._adds(m, rd, wr, p.w_lanes if self._lane_writes else Const(1, 1), lanes)
         return m
 
     def _adds(self, m, rd, wr, enables, lanes):
@@ -169,7 +173,7 @@ class SRAMBuffer(wiring.Component):
         with m.If(adding):
             m.d.comb += wr.en.eq(0)
         m.d.sync += [pending.eq(adding), at.eq(p.addr), addend.eq(p.w_data),
-                     mask.eq(enables.replicate(lanes // len(enables)))]
+                     mask.eq(enables)]
         old = rd.data[:len(p.w_data)]
         total = Cat(*((old[i:i + bits] + addend[i:i + bits])[:bits]
                       for i in range(0, len(p.w_data), bits)))

@@ -47,7 +47,8 @@ The counter-based generator (``mix32``)
 
 Tensor identities
     ``tensor_id(layer, kind)`` numbers the tensors of a network: 8 ids per layer, in the order
-    of ``TENSOR_KINDS``, so at most 32 layers.
+    of ``TENSOR_KINDS``, so at most 32 layers. ``mix32``, ``rng_key`` and ``tensor_id`` live in
+    ``firmware/keys.py``, so the compiler hands the hardware keys computed by this very code.
 
 Wrapping adds
     Reversible blocks add with ``wrap_add`` (two's-complement wrap-around), which is exactly
@@ -70,6 +71,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgetrain.firmware.keys import TENSOR_KINDS, mix32, rng_key, tensor_id
 from edgetrain.hw.config import required_accumulator_bits as accumulator_bits
 
 __all__ = [
@@ -81,44 +83,16 @@ __all__ = [
 ]
 
 ROUNDING_MODES = ("nearest", "stochastic")
-TENSOR_KINDS = ("activation", "input_grad", "weight_grad", "velocity", "master", "weight",
-                "aux0", "aux1")
 MU_FRAC = 16
 DATA_BITS = 16
 MASTER_BITS = 32
 _M32 = np.uint32(0xFFFFFFFF)
 
 
-def mix32(x):
-    """Hash 32-bit words (scalar or array) with Jenkins' six-step integer hash."""
-    scalar = np.isscalar(x)
-    x = np.asarray(x).astype(np.uint32)
-    with np.errstate(over="ignore"):
-        x = x + np.uint32(0x7ED55D16) + (x << np.uint32(12))
-        x = x ^ np.uint32(0xC761C23C) ^ (x >> np.uint32(19))
-        x = x + np.uint32(0x165667B1) + (x << np.uint32(5))
-        x = (x + np.uint32(0xD3A2646C)) ^ (x << np.uint32(9))
-        x = x + np.uint32(0xFD7046C5) + (x << np.uint32(3))
-        x = x ^ np.uint32(0xB55A4F09) ^ (x >> np.uint32(16))
-    return int(x) if scalar else x
-
-
-def rng_key(tensor_id, step):
-    """Return the 32-bit key of one tensor at one training step."""
-    return mix32(((int(tensor_id) & 0xFF) << 24) | (int(step) & 0xFFFFFF))
-
-
 def rng_bits(key, index):
     """Return the 32-bit random words of the elements at ``index`` (an integer array)."""
     index = np.asarray(index, dtype=np.int64).astype(np.uint32)
     return mix32(np.uint32(key) ^ index)
-
-
-def tensor_id(layer, kind):
-    """Return the 8-bit id of tensor ``kind`` (one of ``TENSOR_KINDS``) of ``layer``."""
-    if not 0 <= layer < 32:
-        raise ValueError(f"layer index must be in 0..31, not {layer!r}")
-    return 8 * layer + TENSOR_KINDS.index(kind)
 
 
 def saturate(q, bits):

@@ -69,8 +69,8 @@ from edgetrain.hw.accel.banks import HALVES, half_depth
 from edgetrain.hw.accel.beats import beat_addr_bits, beat_depth, beat_ratio, moved_bits
 from edgetrain.hw.accel.eltwise import EltwiseOp
 from edgetrain.hw.accel.isa import (
-    INSN_BYTES, QUEUE_DEPTH, SEMAPHORES, Opcode, Queue, decode, encode, engine_config,
-    instruction_layout, semaphores_of)
+    INSN_BYTES, Opcode, Queue, decode, encode, engine_config, instruction_layout, replay,
+    semaphores_of)
 from edgetrain.hw.accel.pool import PoolMode
 from edgetrain.hw.accel.rowunit import UNIT_BUFFERS
 from edgetrain.hw.accel.sequencer import ErrorCode
@@ -427,29 +427,17 @@ class Machine:
 
 
 def _replay(insns):
-    """Replay the sequencer's tokens (``check_program``'s rules): return which instructions
-    run, and ``(index, reason)`` of a deadlock or None."""
-    queues, sems = {q: [] for q in Queue}, dict.fromkeys(SEMAPHORES, 0)
-    ran, fetched, progress = [False] * len(insns), 0, True
-    while progress:
-        progress = False
-        if fetched < len(insns) and len(queues[insns[fetched].op.queue]) < QUEUE_DEPTH:
-            queues[insns[fetched].op.queue].append(fetched)
-            fetched, progress = fetched + 1, True
-        for q in Queue:
-            if queues[q]:
-                pops, pushes = semaphores_of(insns[queues[q][0]])
-                if all(sems[s] for s in pops):
-                    for s in pops:
-                        sems[s] -= 1
-                    for s in pushes:
-                        sems[s] += 1
-                    ran[queues[q].pop(0)], progress = True, True
-    waiting = [queues[q][0] for q in Queue if queues[q]]
+    """Replay the sequencer's tokens (``isa.replay``): return which instructions run, and
+    ``(index, reason)`` of a deadlock or None."""
+    r = replay(insns)
+    ran = [False] * len(insns)
+    for i in r.order:
+        ran[i] = True
+    waiting = [r.queues[q][0] for q in Queue if r.queues[q]]
     if not waiting:
         return ran, None
     i = min(waiting)
-    missing = [s for s in semaphores_of(insns[i])[0] if not sems[s]]
+    missing = [s for s in semaphores_of(insns[i])[0] if not r.sems[s]]
     return ran, (i, f"{insns[i].op.name} waits for a {'/'.join(missing)} token that no "
                     f"instruction gives")
 

@@ -20,54 +20,18 @@ import os
 import cocotb
 import numpy as np
 
-from edgetrain.errors import ConfigError
-from edgetrain.firmware.tiling import layer_program, tile_layer
+from edgetrain.firmware.tiling import layer_program
 from edgetrain.hw.accel.isa import program_bytes
 from edgetrain.hw.accel.sequencer import ErrorCode
-from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.sim.reference import engine as ref
 from . import accel_layers
 from .accel_bench import AccelBench
+from .accel_cases import CUTS, draw_tiled, tile_cuts
 
 P = {"seed": 1, "cases": 4, "axi_pause": 0.2, "serial": False,
      **json.loads(os.environ.get("EDGETRAIN_PARAMS", "{}"))}
 CFG = AcceleratorConfig(**P["config"])
-#: Layers are drawn as if the buffers were this many times deeper, then tiled.
-DRAW_DEPTH = 8
-
-
-#: The cuts each mode's cases take turns to include (a row cut with padding, on the DMA).
-CUTS = {"fp": ("channels", "images", "rows"), "bp": ("channels", "images"),
-        "wu": ("channels", "images"), "update": ("channels",)}
-
-
-def _draw(rng, mode, cut):
-    """A random case of ``mode`` whose tiles cut its layer along ``cut``, and the tiles."""
-    big = CFG.replace(**{b.depth_field: b.depth(CFG) * DRAW_DEPTH
-                         for b in (Buffer.ACT, Buffer.WGT, Buffer.OUT)})
-    while True:
-        lay = ref.random_layer(rng, big)
-        if cut == "rows" and lay.pad == 0:
-            continue      # row tiles of a padded layer: the DMA inserts the padding
-        try:
-            tiles = tile_layer(CFG, mode, lay)
-        except ConfigError:
-            continue      # e.g. a WU whose whole batch of one channel tile does not fit
-        if cut in _cuts(tiles):
-            return ref.random_case(rng, big, mode, layer=lay), tiles
-
-
-def _cuts(tiles):
-    """Which ways ``tiles`` cut their layer: a subset of {"channels", "images", "rows"}."""
-    cuts = set()
-    if len({(t.o0, t.r0) for t in tiles}) > 1:
-        cuts.add("channels")
-    if len({t.n0 for t in tiles}) > 1:
-        cuts.add("images")
-    if len({t.y0 for t in tiles}) > 1:
-        cuts.add("rows")
-    return cuts
 
 
 async def _run_mode(dut, mode):
@@ -75,7 +39,7 @@ async def _run_mode(dut, mode):
     await bench.reset()
     rng = np.random.default_rng([P["seed"], ref.MODES_SEED[mode], 15])
     for case_no in range(P["cases"]):
-        case, tiles = _draw(rng, mode, CUTS[mode][case_no % len(CUTS[mode])])
+        case, tiles = draw_tiled(rng, CFG, mode, CUTS[mode][case_no % len(CUTS[mode])])
         images = accel_layers.images(CFG, case)
         at = accel_layers.place(images, bench.program_at)
         for name, image in images.items():
@@ -83,7 +47,8 @@ async def _run_mode(dut, mode):
         program = layer_program(CFG, mode, case.layer, at, tiles=tiles, serial=P["serial"],
                                 **accel_layers.options(case))
         status = await bench.run(program_bytes(CFG, program), limit=2_000_000)
-        what = f"case {case_no} ({mode} {case.layer}, {len(tiles)} tiles {sorted(_cuts(tiles))})"
+        what = (f"case {case_no} ({mode} {case.layer}, {len(tiles)} tiles "
+                f"{sorted(tile_cuts(tiles))})")
         assert status == {"done": 1, "error": ErrorCode.NONE}, (what, status)
         result = accel_layers.result_of(mode)
         errors = accel_layers.check(CFG, case, bench.ram.read(at[result], len(images[result])))

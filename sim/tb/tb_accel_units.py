@@ -52,6 +52,7 @@ from edgetrain.sim.golden.pool import maxpool2x2, maxpool2x2_backward
 from edgetrain.sim.reference import engine as ref
 from . import accel_layers
 from .accel_bench import AccelBench, rows_bytes
+from .accel_cases import Run, place_runs, random_map
 
 P = {"seed": 1, "cases": 4, "axi_pause": 0.2, **json.loads(os.environ.get("EDGETRAIN_PARAMS",
                                                                           "{}"))}
@@ -64,31 +65,9 @@ REGION = 0x4000
 WAIT_LOADS = 6              # WGT loads that delay a use past a short retention
 
 
-class Run:
-    """One run of rows in a bank: buffer, half, first row, row count."""
-
-    def __init__(self, buffer, half, row, rows):
-        self.buffer, self.half, self.row, self.rows = buffer, half, row, rows
-
-    @property
-    def operand(self):
-        return {"buffer": self.buffer, "half": self.half, "row": self.row}
-
-    def overlaps(self, other):
-        return ((self.buffer, self.half) == (other.buffer, other.half) and
-                self.row < other.row + other.rows and other.row < self.row + self.rows)
-
-
 def _place(rng, sizes):
     """Random non-overlapping runs of ``sizes`` rows in the ACT / OUT halves."""
-    while True:
-        runs = []
-        for rows in sizes:
-            buffer = UNIT_BUFFERS[rng.randrange(len(UNIT_BUFFERS))]
-            depth = half_depth(CFG, buffer)
-            runs.append(Run(buffer, rng.randrange(2), rng.randrange(depth - rows + 1), rows))
-        if not any(a.overlaps(b) for i, a in enumerate(runs) for b in runs[:i]):
-            return runs
+    return place_runs(rng, CFG, sizes)
 
 
 def _dma(run, dram, *, store=False):
@@ -169,19 +148,6 @@ class Refreshes:
         assert not EDRAM or self.seen > 0, "no refresh happened: shorten retention_cycles"
 
 
-def _random_map(rng, nprng):
-    """A random NCHW shape whose rows fit one half of ACT and OUT; and a random tensor of it
-    (small values in some cases, so that windows have ties)."""
-    fit = min(half_depth(CFG, b) for b in UNIT_BUFFERS)
-    while True:
-        n, c = rng.randint(1, CFG.max_batch), rng.randint(1, CFG.max_channels)
-        h, w = (2 * rng.randint(1, CFG.max_size // 2) for _ in range(2))
-        if n * -(-c // T) * h * w <= fit:
-            break
-    bound = rng.choice((4, 1 << 15))
-    return nprng.integers(-bound, bound, size=(n, c, h, w)).astype(np.int16)
-
-
 def _pool_forward(rng, mem, x):
     """The POOL FORWARD program of ``x`` and where its ``y`` and argmax rows land."""
     n, c, h, w = x.shape
@@ -228,7 +194,7 @@ async def test_pool(dut):
     await bench.reset()
     rng, nprng, refreshes = bench.rng, np.random.default_rng(P["seed"]), Refreshes()
     for case in range(P["cases"]):
-        x = _random_map(rng, nprng)
+        x = random_map(rng, nprng, CFG)
         want_y, want_idx = maxpool2x2(x)
         mem = Memory(bench)
         program, (y_at, idx_at, rows), runs = _pool_forward(rng, mem, x)
