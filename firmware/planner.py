@@ -15,7 +15,8 @@ COMPUTE      ``COMPUTE_CYCLES`` + the engine's taps: ``out_tiles * red_tiles * b
              out_w * K^2`` (one T x T MAC step each). WU: a block's gradient rows go into MST
              one per cycle while the next block computes, so a block takes the longer of its
              pixels and its ``master_rows_per_block`` rows, and the last block's rows follow.
-             UPDATE: its taps, then every block's rows through the SGD unit.
+             UPDATE the same with ``2 * master_rows_per_block`` per block (each row read and
+             written back through the SGD unit; not yet compared with the RTL).
 POOL         ``UNIT_CYCLES`` + one cycle per input row (forward) or output row (backward).
 ELTWISE      ``UNIT_CYCLES`` + the busiest port's accesses per row (a, b and d on ACT or OUT).
 FINISH       ends the program once every queue is empty.
@@ -68,8 +69,8 @@ def _compute(cfg, body):
     rows = master_rows_per_block(cfg)
     if mode == "wu":
         return COMPUTE_CYCLES + blocks * max(pixels, rows) + rows
-    if mode == "update":
-        return COMPUTE_CYCLES + blocks * (pixels + rows)
+    if mode == "update":     # each block's rows are read and written back: 2 R port cycles
+        return COMPUTE_CYCLES + blocks * max(pixels, 2 * rows) + 2 * rows
     return COMPUTE_CYCLES + blocks * pixels
 
 

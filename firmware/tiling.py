@@ -346,7 +346,8 @@ class _Budget:
     its own tile's COMPUTE ends, so a schedule whose COMPUTEs each take at most ``bound``
     cycles keeps every row under ``2 * bound + 2 * TILE_OVERHEAD <= retention_cycles``.
     A COMPUTE takes its taps (``ceil(M/T) ceil(C/T) N max(H W, OH OW) K^2``), or in WU the
-    rows the gradient writer adds into ``MST`` per block if those are more.
+    rows the gradient writer adds into ``MST`` per block if those are more (UPDATE: twice
+    them, read and written back).
     """
 
     def __init__(self, cfg, ecfg, lifetime):
@@ -357,8 +358,8 @@ class _Budget:
     def cycles(self, mode, layer):
         t = self.ecfg.tm
         per_block = layer.n * max(layer.h * layer.w, layer.out_h * layer.out_w)
-        if mode == "wu":
-            per_block = max(per_block, self.mst_rows)
+        if mode in ("wu", "update"):      # MST rows per block: written, or read and written
+            per_block = max(per_block, self.mst_rows * (2 if mode == "update" else 1))
         return _ceil(layer.m, t) * _ceil(layer.c, t) * layer.k ** 2 * per_block
 
     def __call__(self, mode, layer):
