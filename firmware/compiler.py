@@ -55,23 +55,19 @@ Not compiled (the accelerator has no instruction for them yet)
 The random keys come from ``firmware/keys.py``, the code the golden model computes them
 with.
 """
-from dataclasses import dataclass, field, replace
 
-import numpy as np
+from dataclasses import dataclass, field, replace
 
 from edgetrain.errors import ConfigError
 from edgetrain.firmware.keys import rng_key, tensor_id
 from edgetrain.firmware.nets import FC, Conv, MaxPool, ReLU
-from edgetrain.firmware.tiling import RowLayout, layer_program
+from edgetrain.firmware.tiling import RowLayout, Transfers, layer_program
 from edgetrain.hw.accel.banks import half_depth
-from edgetrain.hw.accel.beats import beat_row
 from edgetrain.hw.accel.eltwise import EltwiseOp
 from edgetrain.hw.accel.isa import Instruction, Opcode, check_program
 from edgetrain.hw.accel.pool import PoolMode
 from edgetrain.hw.accel.rowunit import count_bits
 from edgetrain.hw.buffers.kinds import Buffer
-from edgetrain.hw.dma.descriptor import Descriptor
-from edgetrain.hw.dma.program import dram_pattern
 from edgetrain.hw.engine.descriptor import LayerShape
 
 __all__ = ["ALIGN", "Symbol", "SymbolMap",
@@ -276,13 +272,8 @@ def _conv_program(cfg, step, symbols, formats, key_step, rounding):
 
 def _transfer(cfg, buffer, half, row, addr, nbytes, *, store=False):
     """A LOAD / STORE body moving ``nbytes`` at DRAM ``addr`` to / from consecutive rows
-    from ``row`` of ``buffer``'s ``half``."""
-    bus = cfg.axi_data_bits // 8
-    beats = np.arange(addr, addr + nbytes, bus, dtype=np.int64)
-    desc = Descriptor(**dram_pattern(beats, bus, cfg.axi_addr_bits),
-                      buf_addr=beat_row(cfg, buffer, half, row), n0=beats.size,
-                      store=int(store))
-    return {"buffer": buffer, "dma": vars(desc)}
+    from ``row`` of ``buffer``'s ``half`` (one run of ``Transfers.rows``)."""
+    return Transfers(cfg).rows(buffer, half, row, [addr], nbytes, store=store)
 
 
 def _operand(buffer, half, row):

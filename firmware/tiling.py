@@ -66,8 +66,8 @@ from edgetrain.hw.dma.program import dram_pattern
 from edgetrain.hw.engine.descriptor import (
     MODES, LayerShape, descriptor_fields, fits, mode_rows)
 
-__all__ = ["RowLayout", "Tile", "tile_layer", "lifetime_schedule", "layer_program",
-           "operands", "TILE_OVERHEAD"]
+__all__ = ["RowLayout", "Tile", "Transfers", "tile_layer", "lifetime_schedule",
+           "layer_program", "operands", "TILE_OVERHEAD"]
 
 
 def _ceil(a, b):
@@ -406,7 +406,7 @@ def tile_layer(cfg, mode, layer, *, lifetime=None):
     return tiles
 
 
-class _Transfers:
+class Transfers:
     """LOAD / STORE bodies between DRAM runs and consecutive rows of a buffer half."""
 
     def __init__(self, cfg):
@@ -455,7 +455,7 @@ class _Program:
         self.cfg, self.mode, self.layer, self.at = cfg, mode, layer, at
         self.options = options
         self.rl = RowLayout(cfg)
-        self.xfer = _Transfers(cfg)
+        self.xfer = Transfers(cfg)
         self.d = 1 if serial or mode == "update" else 2
 
     def loads(self, i, tile, first_of_wtile):
