@@ -377,6 +377,15 @@ async def test_conv_coupling(dut):
         assert np.array_equal(back, x1), _differ(back, x1, what + " x1 = y1 - F")
     refreshes.check()
 
+def _wgt_load(mem):
+    """The LOAD body of a whole WGT half from ``mem``'s next region (SRAM: it only takes
+    time)."""
+    wgt_bytes = half_depth(CFG, Buffer.WGT) * Buffer.WGT.row_bits(CFG) // 8
+    return {"buffer": Buffer.WGT, "dma": vars(raw_transfer(
+        np.arange(mem.next, mem.next + wgt_bytes, 2), buf_addr=0,
+        bus_bytes=CFG.axi_data_bits // 8))}
+
+
 def _copy_later(rng, mem, x, wait_loads):
     """LOAD ``x`` into ACT, then ``wait_loads`` LOADs of a whole WGT half (SRAM: they only
     take time), then ELTWISE COPY ``x`` into OUT and STORE the copy. Return the program and
@@ -384,10 +393,7 @@ def _copy_later(rng, mem, x, wait_loads):
     src = Run(Buffer.ACT, rng.randrange(2), 0, len(x))
     dst = Run(Buffer.OUT, rng.randrange(2), 0, len(x))
     x_at, copy_at = mem.put(x), mem.result(len(x))
-    wgt_bytes = half_depth(CFG, Buffer.WGT) * Buffer.WGT.row_bits(CFG) // 8
-    wait = {"buffer": Buffer.WGT, "dma": vars(raw_transfer(
-        np.arange(mem.next, mem.next + wgt_bytes, 2), buf_addr=0,
-        bus_bytes=CFG.axi_data_bits // 8))}
+    wait = _wgt_load(mem)
     program = [Instruction(Opcode.LOAD, _dma(src, x_at), push_next=not wait_loads)]
     program += [Instruction(Opcode.LOAD, wait, push_next=i == wait_loads - 1)
                 for i in range(wait_loads)]
@@ -439,11 +445,7 @@ async def test_lifetime_expiry(dut):
 
 def _wgt_wait(mem, loads):
     """A program of ``loads`` LOADs of a whole WGT half (SRAM): time passing, ACT untouched."""
-    wgt_bytes = half_depth(CFG, Buffer.WGT) * Buffer.WGT.row_bits(CFG) // 8
-    wait = {"buffer": Buffer.WGT, "dma": vars(raw_transfer(
-        np.arange(mem.next, mem.next + wgt_bytes, 2), buf_addr=0,
-        bus_bytes=CFG.axi_data_bits // 8))}
-    return [Instruction(Opcode.LOAD, wait)] * loads + [Instruction(Opcode.FINISH)]
+    return [Instruction(Opcode.LOAD, _wgt_load(mem))] * loads + [Instruction(Opcode.FINISH)]
 
 
 def _act_refreshes(counters):
