@@ -45,7 +45,7 @@ from edgetrain.sim.golden.numerics import quantize_float, requantize
 from edgetrain.sim.golden.storage import stored_activation_bytes
 from edgetrain.sim.golden.train import EpochRecord, TrainResult, build_model, check_options
 from edgetrain.sim.reference import engine as ref
-from edgetrain.sim.reference.iss import Machine
+from edgetrain.sim.reference.iss import Machine, ProgramError
 
 __all__ = ["RunCounters", "IssTarget", "AccelTrainer", "CheckMismatch", "StepMemory",
            "step_memory", "train_on_target", "CHECK_MODES"]
@@ -211,7 +211,10 @@ class AccelTrainer:
             raise AssertionError(f"{p.name}: {len(p.program)} instructions exceed the "
                                  f"program area ({PROGRAM_AREA // INSN_BYTES})")
         await self.target.write(self.memory.program_at, image)
-        c = await self.target.run(self.memory.program_at, len(p.program))
+        try:
+            c = await self.target.run(self.memory.program_at, len(p.program))
+        except ProgramError as e:
+            raise EdgetrainError(f"step {num.step}: program {p.name}: {e}") from None
         if observe and p.key is not None:
             self.formats.observe(self._keys[p.key], c.amax, p.frac_acc)
         num.count_saturations(_kind(p.name), c.saturations)

@@ -2,18 +2,23 @@
 
 import importlib.util
 
-from edgetrain.errors import ToolError
+from edgetrain.errors import ConfigError, ToolError
 from edgetrain.firmware.netfile import load_net_file
 from edgetrain.hw.config import load_config
 from edgetrain.outputs import output_file, write_json, writing
 from edgetrain.progress import Progress
 from edgetrain.sim.golden.numerics import ROUNDING_MODES
-from edgetrain.sim.golden.train import TrainOptions, check_options, train
+from edgetrain.sim.golden.train import EpochRecord, TrainOptions, check_options, train
+from edgetrain.sim.train_rtl import train_sim
 from ._args import add_config, add_seed, fraction, positive_float, positive_int
 
-HELP = "train a network on digits (golden fixed-point model, or its float32 twin)"
+HELP = ("train a network on digits: the golden fixed-point model (or its float32 twin), or the "
+        "accelerator's programs on the instruction-level model or the simulated RTL")
 
-BACKENDS = ("golden",)
+#: golden: ``FixedNet`` / ``FloatNet``; iss: the compiled programs on the instruction-level
+#: model; sim: the compiled programs on the generated accelerator in Verilator.
+BACKENDS = ("golden", "iss", "sim")
+CHECKS = ("every", "end", "none")
 DEFAULTS = TrainOptions()
 
 
@@ -36,6 +41,13 @@ def add_arguments(parser):
                         help=f"momentum (default {DEFAULTS.momentum})")
     parser.add_argument("--float", dest="use_float", action="store_true",
                         help="train the float32 twin instead of 16-bit fixed point")
+    parser.add_argument("--steps", type=positive_int,
+                        help="stop after this many training steps (iss and sim backends; "
+                             "the epoch it ends in is evaluated)")
+    parser.add_argument("--check", default="none", choices=CHECKS,
+                        help="iss and sim backends: compare masters, velocities, compute "
+                             "copies and formats with the golden trainer after every step, "
+                             "after the last one, or not at all (default none)")
     add_config(parser, help="accelerator config TOML the net must fit (default config)")
     parser.add_argument("--metrics", metavar="FILE", help="write metrics JSON to this file")
     parser.add_argument("--plot", metavar="FILE.png", help="write loss/accuracy curves (PNG)")
@@ -48,6 +60,12 @@ def run(args):
                            momentum=args.momentum, use_float=args.use_float)
     config = load_config(args.config)
     plan = check_options(options, config)
+    if args.backend == "golden" and (args.steps or args.check != "none"):
+        raise ConfigError("--steps and --check need --backend iss or sim (the golden "
+                          "trainer runs whole epochs and is what they check against)")
+    if args.backend != "golden" and options.use_float:
+        raise ConfigError(f"--float trains the float32 twin, which only --backend golden has; "
+                          f"drop --float or use --backend golden")
     metrics, plot = output_file(args.metrics), output_file(args.plot)
     if plot and importlib.util.find_spec("matplotlib") is None:
         raise ToolError("--plot needs matplotlib: pip install 'edgetrain[plot]'")
@@ -55,14 +73,59 @@ def run(args):
     print(f"training {plan.net.name} on digits: {numerics}, {options.epochs} epochs, "
           f"batch {options.batch}, lr {options.lr} (/10 after epoch "
           f"{options.full_lr_epochs}), momentum {options.momentum}, seed {options.seed}")
-    _print_header()
-    with _TrainingBar(options.epochs) as bar:
-        result = train(options, config=config, on_step=bar.on_step, on_epoch=_print_epoch)
-    _report(result)
+    if args.backend == "golden":
+        _print_header()
+        with _TrainingBar(options.epochs) as bar:
+            result = train(options, config=config, on_step=bar.on_step, on_epoch=_print_epoch)
+        _report(result)
+        out = result.to_json()
+    else:
+        out = _train_accel(args, options, config, plan)
     if metrics:
-        print(f"metrics: {write_json(metrics, result.to_json())}")
+        print(f"metrics: {write_json(metrics, out)}")
     if plot:
         print(f"plot: {_plot(result, plot)}")
+
+
+def _train_accel(args, options, config, plan):
+    """Train on the instruction-level model or the simulated RTL; return the metrics."""
+    where = {"iss": "the instruction-level model", "sim": "the accelerator in Verilator"}
+    print(f"running every forward, backward and update program on {where[args.backend]} "
+          f"({config.tm}x{config.tn}), check {args.check}")
+    _print_header()
+    with Progress(args.steps or 1, f"training ({args.backend})") as bar:
+        def on_step(done, total, loss):
+            bar.total = total
+            bar.update(postfix=f"step {done}/{total}, loss {loss:.3f}")
+        net_file = args.net if args.net.endswith(".toml") else None
+        if args.backend == "iss":
+            out = _train_iss(options, config, plan, args, on_step)
+        else:
+            out = train_sim(options, config, steps=args.steps, check=args.check,
+                            net_file=net_file, on_step=on_step)
+    for r in out["history"]:
+        _print_epoch(EpochRecord(**r))
+    print(f"{out['steps']} steps in {out['wall_seconds']:.1f} s wall "
+          f"({out['wall_seconds'] / max(out['steps'], 1):.2f} s per step with evaluation); "
+          f"checked against the golden trainer: {out['checked_steps']} steps, bit-exact")
+    if "cycles_per_step" in out:
+        util = ", ".join(f"{k} {100 * v:.1f}%" for k, v in out["utilization"].items())
+        print(f"cycles per step: {out['cycles_per_step']:,.0f}; PE utilization: {util}; "
+              f"refreshes: {out['refreshes']:,}")
+    print(f"final test accuracy: {100 * out['test_accuracy']:.2f}% ({out['net']}, fixed16 "
+          f"on {args.backend})")
+    return out
+
+
+def _train_iss(options, config, plan, args, on_step):
+    import asyncio
+    from edgetrain.sim.driver import IssTarget, step_memory, train_on_target
+
+    memory = step_memory(config, plan.net, options.batch)
+    result = asyncio.run(train_on_target(options, config, IssTarget(config, memory.mem_bytes),
+                                         memory, steps=args.steps, check=args.check,
+                                         on_step=on_step))
+    return result.to_json()
 
 
 class _TrainingBar(Progress):
