@@ -18,7 +18,7 @@ import sys
 
 from .errors import EdgetrainError, ToolError
 
-COMMANDS = ("train", "generate", "build", "flash")
+COMMANDS = ("train", "plan", "generate", "build", "flash")
 TARGETED = {
     "sim": ("engine", "units", "edram", "dma", "bridge", "accel"),
     "bench": ("train", "engine", "update-lanes", "units", "synth-units", "synth-engine",
