@@ -28,7 +28,9 @@ Bodies (the union ``body`` of ``instruction_layout``):
     WU cut along the batch: every tile but the first of a channel tile), ``release``: the
     data of these buffers' halves (bit ``b.value``) are dead once the COMPUTE ends (an
     eDRAM-style half stops refreshing them), and ``desc``, the engine descriptor of the
-    half-depth engine (``engine_config``).
+    half-depth engine (``engine_config``). An UPDATE whose ``desc`` has ``partial`` (the
+    last tile of a batch cut) also reads the *other* ``MST`` half, at its master rows: the
+    gradient sums that the WU COMPUTEs before it left there, added before the SGD.
 ``POOL`` (``pool``), ``ELTWISE`` (``eltwise``)
     the descriptors of the pool and eltwise units (``hw/accel/pool.py``,
     ``hw/accel/eltwise.py``).

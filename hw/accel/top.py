@@ -8,7 +8,8 @@ Inside (``docs/accelerator.md`` has the picture): the ``Sequencer`` hands LOAD b
 the load ``ReshapeDMA`` and STORE bodies to the store one, each reaching the bank its body
 names through the ``DMACrossbar``; COMPUTE bodies go to the ``ConvEngine`` (built for one
 half of each buffer: ``isa.engine_config``), whose row addresses get the body's half bit on
-top and whose WU results a ``GradWriter`` writes into MST; POOL and ELTWISE bodies to their
+top (the MST half flipped while the updater reads partial sums: ``mst_other``) and whose
+WU results a ``GradWriter`` writes into MST; POOL and ELTWISE bodies to their
 units. The compute side of each bank belongs to the unit of the compute instruction that
 runs (one at a time, in program order).
 """
@@ -145,8 +146,10 @@ class Accelerator(wiring.Component):
             m.d.comb += [port.busy.eq(unit.busy), port.error.eq(unit.error)]
             with m.If(port.desc.valid & port.desc.ready):
                 m.d.sync += owner.eq(who)
+        # UPDATE over a batch cut reads the partial sums from the other MST half.
+        engine_halves = halves ^ (eng.mst_other << Buffer.MST.value)
         for b, bank in banks.items():
-            self._share(m, b, bank.compute, owner, engine_ports[b], halves, pool, elt)
+            self._share(m, b, bank.compute, owner, engine_ports[b], engine_halves, pool, elt)
         return {"engine": eng, "pool": pool, "eltwise": elt}
 
     @staticmethod

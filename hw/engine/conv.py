@@ -11,7 +11,8 @@ eDRAM-style buffer) can sit behind it:
 * ``out`` (``Buffer.OUT``): FP/BP write requantized rows (T int16 lanes, then T ReLU-mask
   bits), WU reads dy;
 * ``mst`` (``Buffer.MST``): UPDATE reads and writes master weights and velocities
-  (``updater``).
+  (``updater``); with the descriptor's ``partial`` it also reads the partial gradient sums
+  of the other ``MST`` half, with ``mst_other`` high (the accelerator's top flips the half).
 
 FP/BP results go through the ``Requantizer`` (shift, nearest or stochastic rounding with the
 counter-based generator, saturation, ReLU and its mask) into ``out``. WU results (the exact
@@ -141,6 +142,7 @@ class ConvEngine(wiring.Component):
         super().__init__({
             "desc": In(stream.Signature(DescriptorLayout(config))),
             **ports,
+            "mst_other": Out(1),
             "grad": Out(stream.Signature(GradLayout(config))),
             "busy": Out(1),
             "error": Out(1),
@@ -202,6 +204,7 @@ class ConvEngine(wiring.Component):
             with m.Elif(grad_taken):
                 m.d.sync += wu_credit.eq(0)
         wiring.connect(m, wiring.flipped(self.mst), upd.mst)
+        m.d.comb += self.mst_other.eq(upd.mst_other)
         retired = Mux(wu, grad_taken, rq.o.valid & rq.o.ready)
         self._finish(m, run, ag, issue & tap.last, retired, upd.busy)
         saturations = Mux(update, upd.saturations, rq.saturations)

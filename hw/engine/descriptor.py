@@ -133,16 +133,21 @@ def DescriptorLayout(cfg):
         # UPDATE only: SGD with momentum (``shift`` is g_shift, ``key`` the gradient's key).
         "w_idx_out": _bits(cfg.max_channels * cfg.max_kernel ** 2),
         "mu_q": 16, "lr_q": 16, "lr_shift": 8, "key_v": 32, "key_w": 32,
+        # UPDATE over a batch cut: add the other MST half's partial sums (``WeightUpdater``).
+        "partial": 1,
     })
 
 
 def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, relu=False,
-                      mu_q=0, lr_q=0, lr_shift=0, key_v=0, key_w=0, whole=None, origin=None):
+                      mu_q=0, lr_q=0, lr_shift=0, key_v=0, key_w=0, partial=False, whole=None,
+                      origin=None):
     """Return the descriptor fields (a dict of ints) that run ``layer`` in ``mode``.
 
     ``shift`` is the output shift (FP/BP) or ``g_shift`` (UPDATE); ``key`` the rng key of
     the requantized tensor (UPDATE: of the weight gradient); ``mu_q``, ``lr_q``,
     ``lr_shift``, ``key_v``, ``key_w`` are the SGD settings of ``numerics.sgd_momentum``.
+    ``partial`` (UPDATE with an SGD unit only) adds the gradient sums of the batch's earlier
+    tiles, read from the other ``MST`` half, to each block before the SGD.
 
     ``whole`` and ``origin`` run ``layer`` as one tile of the layer ``whole``: ``origin``
     (``{"n", "m", "c", "y"}``, missing keys 0) is where the tile's first image, output
@@ -168,6 +173,10 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
     if not (0 <= mu_q < 1 << 16 and 0 <= lr_q < 1 << 16 and 0 <= lr_shift < 256):
         raise ConfigError(f"mu_q and lr_q must be unsigned 16-bit and lr_shift 0..255, not "
                           f"{mu_q!r}, {lr_q!r}, {lr_shift!r}")
+    if partial and (mode != "update" or not cfg.update_lanes):
+        raise ConfigError(f"partial adds earlier batch tiles' gradients before the SGD: it "
+                          f"needs mode update and update_lanes >= 1, not mode {mode!r} with "
+                          f"update_lanes={cfg.update_lanes}")
     t = cfg.tm
     n, c, h, w, m, k = layer.n, layer.c, layer.h, layer.w, layer.m, layer.k
     ho, wo = layer.out_h, layer.out_w
@@ -195,7 +204,7 @@ def descriptor_fields(cfg, mode, layer, *, shift=0, stochastic=False, key=0, rel
                 pad=layer.pad, shift=shift & 0xFF, stochastic=int(bool(stochastic)),
                 relu=int(bool(relu)), key=key & 0xFFFFFFFF,
                 mu_q=mu_q, lr_q=lr_q, lr_shift=lr_shift, key_v=key_v & 0xFFFFFFFF,
-                key_w=key_w & 0xFFFFFFFF, **geo)
+                key_w=key_w & 0xFFFFFFFF, partial=int(bool(partial)), **geo)
 
 
 def _tile_index(t, mode, tile, whole, origin):

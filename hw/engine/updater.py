@@ -12,10 +12,20 @@ Each row is read, run through ``SGDUpdate`` (``L`` lanes, bit-exact
 ``numerics.sgd_momentum``) and written back, so a block uses the buffer port for ``2 R``
 cycles; reductions (``N * Ho * Wo``) at least that long never stall the array.
 
+With the descriptor's ``partial`` (UPDATE over a batch cut) the block's gradient is the
+engine's plus the sums of the batch's earlier tiles, which ``GradWriter`` left in the *other*
+``MST`` half at the block's own rows (64-bit words in the master-word order above). Before
+its master rows, each of those ``R`` rows is read (``mst_other`` high: the top flips the half
+bit), registered, and added to the held block, wrapping at ``acc_bits`` (the whole batch's
+sum fits them: the engine could have summed it itself). A block then uses the port for
+``3 R + 2`` cycles (the ``R`` partial reads, two to register and add the last one, and the
+``2 R`` of the SGD). The adds are one ``acc_bits`` adder per lane, register to register.
+
 ``L = 0`` builds no SGD unit: the block's accumulators are written, not read: ``R = T`` rows
 per block, row ``block_addr * T + i`` holds output channel ``i``, lane ``j`` (input channel
 ``j``) the exact accumulator sign-extended to 64 bits in bits ``64 j ..``. The host applies
-SGD. A block uses the port for ``T`` cycles and nothing saturates.
+SGD. A block uses the port for ``T`` cycles and nothing saturates; ``partial`` is ignored
+(``descriptor_fields`` refuses it).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
@@ -44,7 +54,8 @@ class WeightUpdater(wiring.Component):
     block. Blocks must arrive in the address generator's order (out tile, in tile, ky, kx),
     which gives each weight's flat index for stochastic rounding. ``busy`` is high while a
     block is being read, updated or written back. ``saturations`` counts since ``start``
-    (always 0 without an SGD unit).
+    (always 0 without an SGD unit). ``mst_other`` is high with a read of the other ``MST``
+    half (a partial row, module docstring): the row address is the same.
     """
 
     def __init__(self, *, config, grad_layout):
@@ -56,6 +67,7 @@ class WeightUpdater(wiring.Component):
             "desc": In(DescriptorLayout(config)),
             "start": In(1),
             Buffer.MST.port_name: Out(Buffer.MST.port_signature(config)),
+            "mst_other": Out(1),
             "busy": Out(1),
             "saturations": Out(32),
         })
@@ -68,17 +80,25 @@ class WeightUpdater(wiring.Component):
         held, row = Signal(), Signal(range(rows))
         acc = Signal.like(self.grad.payload.acc)
         row_addr = Signal.like(self.mst.addr)
+        parting = Signal()              # the held block's partial rows are being read
         m.d.comb += self.grad.ready.eq(~held)
         with m.If(self.grad.valid & self.grad.ready):
-            m.d.sync += [held.eq(1), row.eq(0), row_addr.eq(self.grad.payload.addr * rows)]
-        self._apply_sgd(m, platform, held, row, acc, row_addr)
+            m.d.sync += [held.eq(1), row.eq(0), row_addr.eq(self.grad.payload.addr * rows),
+                         parting.eq(self.desc.partial)]
+        self._apply_sgd(m, platform, held, row, acc, row_addr, parting)
         return m
 
-    def _row_done(self, m, issue, held, row):
-        """Step ``row`` on each issued row; release the block after its last one."""
-        with m.If(issue):
+    def _row_done(self, m, issue, part_issue, held, row, parting):
+        """Step ``row`` on each issued row; after the last partial row start the master
+        rows, after the last master row release the block."""
+        last = row == master_rows_per_block(self._cfg) - 1
+        with m.If(part_issue):
+            m.d.sync += row.eq(Mux(last, 0, row + 1))
+            with m.If(last):
+                m.d.sync += parting.eq(0)
+        with m.Elif(issue):
             m.d.sync += row.eq(row + 1)
-            with m.If(row == master_rows_per_block(self._cfg) - 1):
+            with m.If(last):
                 m.d.sync += held.eq(0)
 
     def _store_accumulators(self, m):
@@ -93,13 +113,14 @@ class WeightUpdater(wiring.Component):
         m.d.comb += [self.mst.addr.eq(grad.payload.addr * rows + row),
                      self.mst.w_en.eq(grad.valid), self.mst.w_data.eq(Cat(*words)),
                      grad.ready.eq(self.mst.ready & last), self.busy.eq(grad.valid),
-                     self.saturations.eq(0)]
+                     self.saturations.eq(0), self.mst_other.eq(0)]
         with m.If(grad.valid & self.mst.ready):
             m.d.sync += row.eq(Mux(last, 0, row + 1))
         return m
 
-    def _apply_sgd(self, m, platform, held, row, acc, row_addr):
-        """Read each row of the block, update it in ``SGDUpdate``, write it back."""
+    def _apply_sgd(self, m, platform, held, row, acc, row_addr, parting):
+        """Read each row of the block (first its partial rows, with ``parting``), update it
+        in ``SGDUpdate``, write it back."""
         cfg, d, lanes = self._cfg, self.desc, self._cfg.update_lanes
         m.submodules.sgd = sgd = SGDUpdate(lanes=lanes, acc_bits=cfg.acc_bits,
                                              stochastic=cfg.stochastic_rounding)
@@ -113,25 +134,71 @@ class WeightUpdater(wiring.Component):
         # read only when the register it lands in will be free (see ``_feed``).
         writing = sgd.o.valid
         fetched, move = Signal(), Signal()
-        read = held & ~writing & (~fetched | move)
+        # A partial row read in cycle c is registered in c + 1 (``got``) and added in c + 2
+        # (``adding``); the master rows wait until the last one is in ``acc``.
+        got, adding = Signal(), Signal()
+        part_read = held & parting & ~writing
+        part_issue = part_read & self.mst.ready
+        read = held & ~parting & ~got & ~adding & ~writing & (~fetched | move)
         issue = read & self.mst.ready
+        m.d.sync += [got.eq(part_issue), adding.eq(got)]
         out = sgd.o.payload
         m.d.comb += [
             self.mst.addr.eq(Mux(writing, wfifo.r_data, row_addr + row)),
-            self.mst.r_en.eq(read), self.mst.w_en.eq(writing),
+            self.mst.r_en.eq(read | part_read), self.mst_other.eq(part_read),
+            self.mst.w_en.eq(writing),
             self.mst.w_data.eq(Cat(*[w for n in range(lanes)
                                      for w in (out.master[n], out.velocity[n])])),
             sgd.o.ready.eq(self.mst.ready), wfifo.r_en.eq(writing & self.mst.ready),
         ]
-        self._row_done(m, issue, held, row)
+        self._row_done(m, issue, part_issue, held, row, parting)
         index = self._lane_indices(m, issue)
-        pending = self._feed(m, platform, sgd, wfifo, issue, fetched, move, held, acc, row,
-                             row_addr,
+        shift = self._load_acc(m, platform, issue, held, acc, got, adding)
+        pending = self._feed(m, sgd, wfifo, issue, shift, fetched, move, acc, row, row_addr,
                              index)
         m.d.comb += self.busy.eq(held | fetched | pending | (wfifo.level != 0))
 
-    def _feed(self, m, platform, sgd, wfifo, issue, fetched, move, held, acc, row, row_addr,
-              index):
+    def _load_acc(self, m, platform, issue, held, acc, got, adding):
+        """Keep ``acc``: the offered block while none is held, then shifted down a row
+        after each master row is read; a partial row (registered in ``got``) is added to
+        the first row while the block rotates down a row (``adding``), so after the ``R``
+        partial rows every row has its partial sum and is back in place.
+
+        ``acc`` shifts down by a row after each row is read, so the row is always among its
+        first lanes: a 2:1 multiplexer per bit, next to its neighbour, instead of a
+        (T*T/L):1 multiplexer per lane whose thousands of inputs all converge on the SGD
+        unit (the routed 8x8's most congested nets were its select lines). The shift comes
+        a cycle after the read, so its enable is a flip-flop: the read path (write-back
+        priority, memory ready) fanned out to the thousands of enables and was the routed
+        8x8's critical path. A read in that cycle takes the row one further up.
+        ``acc`` follows the offered block while none is held, so it has the block from the
+        cycle it is taken on. Its thousands of flip-flops load on ``held`` low (a
+        flip-flop), not on the hand-shake: the routed 4x4's critical path ran from the
+        engine's result release through the hand-shake to those enables, mostly routing.
+        The enable and the load/shift select each reach every one of them, so both go on
+        global networks (``hw.fanout``). Only the last row's lanes see ``adding``. Returns
+        the shift (the cycle after a master row's ``issue``).
+        """
+        lanes, words = self._cfg.update_lanes, self.mst.r_data
+        shift = Signal()
+        m.d.sync += shift.eq(issue)
+        part = [Signal(signed(self._cfg.acc_bits), name=f"partial{n}") for n in range(lanes)]
+        with m.If(got):
+            m.d.sync += [p.eq(words[64 * n:64 * (n + 1)].as_signed())
+                         for n, p in enumerate(part)]
+        enable = broadcast(m, platform, ~held | shift | adding, name="acc_enable")
+        shifting = broadcast(m, platform, held, name="acc_shifting")
+        top = len(acc) - lanes
+        with m.If(enable):
+            with m.If(shifting):
+                m.d.sync += [acc[k].eq(acc[k + lanes]) for k in range(top)]
+                with m.If(adding):
+                    m.d.sync += [acc[top + n].eq(acc[n] + p) for n, p in enumerate(part)]
+            with m.Else():
+                m.d.sync += acc.eq(self.grad.payload.acc)
+        return shift
+
+    def _feed(self, m, sgd, wfifo, issue, shift, fetched, move, acc, row, row_addr, index):
         """Carry each row read from ``mst`` into ``SGDUpdate``'s input register.
 
         A row read in cycle c is on ``r_data`` in c + 1 (``fetched``; it stays there until
@@ -143,8 +210,6 @@ class WeightUpdater(wiring.Component):
         """
         lanes = self._cfg.update_lanes
         deep = len(acc) > lanes             # more than one row per block
-        shift = Signal()
-        m.d.sync += shift.eq(issue)
         p = sgd.i.payload
         g_acc, beat_index = Signal.like(p.g_acc, name="read_g_acc"), Signal.like(p.index)
         addr = Signal.like(self.mst.addr, name="read_addr")
@@ -152,26 +217,6 @@ class WeightUpdater(wiring.Component):
         beat = Signal.like(p, name="sgd_beat")
         beat_addr = Signal.like(self.mst.addr, name="sgd_addr")
         m.d.comb += move.eq(fetched & (~pending | sgd.i.ready))
-        # ``acc`` shifts down by a row after each row is read, so the row is always among its
-        # first lanes: a 2:1 multiplexer per bit, next to its neighbour, instead of a
-        # (T*T/L):1 multiplexer per lane whose thousands of inputs all converge on the SGD
-        # unit (the routed 8x8's most congested nets were its select lines). The shift comes
-        # a cycle after the read, so its enable is a flip-flop: the read path (write-back
-        # priority, memory ready) fanned out to the thousands of enables and was the routed
-        # 8x8's critical path. A read in that cycle takes the row one further up.
-        # ``acc`` follows the offered block while none is held, so it has the block from the
-        # cycle it is taken on. Its thousands of flip-flops load on ``held`` low (a
-        # flip-flop), not on the hand-shake: the routed 4x4's critical path ran from the
-        # engine's result release through the hand-shake to those enables, mostly routing.
-        # The enable and the load/shift select each reach every one of them, so both go on
-        # global networks (``hw.fanout``).
-        enable = broadcast(m, platform, ~held | shift, name="acc_enable")
-        shifting = broadcast(m, platform, held, name="acc_shifting")
-        with m.If(enable):
-            with m.If(shifting):
-                m.d.sync += [acc[k].eq(acc[k + lanes]) for k in range(len(acc) - lanes)]
-            with m.Else():
-                m.d.sync += acc.eq(self.grad.payload.acc)
         with m.If(issue):
             m.d.sync += [fetched.eq(1), addr.eq(row_addr + row), beat_index.eq(index)]
             m.d.sync += [g_acc[n].eq(Mux(shift, acc[lanes + n], acc[n]) if deep else acc[n])

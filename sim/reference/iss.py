@@ -31,8 +31,9 @@ What is modelled, bit for bit
       fields) and ReLU for FP / BP into ``OUT`` rows with their mask bits; WU's gradient rows
       into ``MST`` (``hw/accel/gradwriter.py``, added when ``accumulate``); UPDATE's
       ``numerics.sgd_momentum`` on the ``MST`` rows (``hw/engine/updater.py``, the flat weight
-      indices of ``w_idx_out`` / ``w_red`` / ``idx_off``), or the accumulators without an SGD
-      unit (``update_lanes`` 0). ``release`` has no effect on data.
+      indices of ``w_idx_out`` / ``w_red`` / ``idx_off``; with ``partial`` the gradient is
+      the block's plus the other ``MST`` half's words at its rows, wrapped at ``acc_bits``),
+      or the accumulators without an SGD unit (``update_lanes`` 0, ``partial`` ignored). ``release`` has no effect on data.
     * POOL and ELTWISE: ``hw/accel/pool.py`` / ``hw/accel/eltwise.py`` with the golden
       ``maxpool2x2`` / ``maxpool2x2_backward``, ``wrap_add`` / ``wrap_sub``,
       ``relu_backward``.
@@ -636,12 +637,22 @@ class _Engine:
         for b, (acc, (mst, rows)) in enumerate(zip(blocks, targets)):
             words = acc.reshape(len(rows), lanes)
             if sgd:
+                if self.d["partial"]:
+                    words = self._with_partials(words, rows)
                 self._sgd(mst, rows, words, b)
                 continue
             if accumulate and not update:
                 words = words + _lanes([mst[r] for r in rows], lanes, MASTER_WORD_BITS)
             for r, v in zip(rows, _ints(words, MASTER_WORD_BITS)):
                 mst[r] = v
+
+    def _with_partials(self, words, rows):
+        """A block's gradient words plus the partial sums at its rows of the other ``MST``
+        half, wrapped at ``acc_bits`` as the updater's adders do."""
+        other = self.m._half(Buffer.MST, 1 - self.half[Buffer.MST])
+        part = _lanes([other[r] for r in rows], words.shape[1], MASTER_WORD_BITS)
+        bits = self.m.ecfg.acc_bits
+        return _wrap(_wrap(part, bits) + words, bits)
 
     def _sgd(self, mst, rows, g, block):
         """One block of ``WeightUpdater``: SGD with momentum on its master rows."""
