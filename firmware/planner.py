@@ -16,7 +16,9 @@ COMPUTE      ``COMPUTE_CYCLES`` + the engine's taps: ``out_tiles * red_tiles * b
              one per cycle while the next block computes, so a block takes the longer of its
              pixels and its ``master_rows_per_block`` rows, and the last block's rows follow.
              UPDATE the same with ``2 * master_rows_per_block`` per block (each row read and
-             written back through the SGD unit; not yet compared with the RTL).
+             written back through the SGD unit; not yet compared with the RTL), and with
+             ``partial`` (a batch cut's last tile) ``3 R + 2``: the other half's partial
+             rows are read and added first (``hw/engine/updater.py``).
 POOL         ``UNIT_CYCLES`` + one cycle per input row (forward) or output row (backward).
 ELTWISE      ``UNIT_CYCLES`` + the busiest port's accesses per row (a, b and d on ACT or OUT).
 FINISH       ends the program once every queue is empty.
@@ -90,7 +92,8 @@ def _compute(cfg, body):
     if mode == "wu":
         return COMPUTE_CYCLES + blocks * max(pixels, rows) + rows
     if mode == "update":     # each block's rows are read and written back: 2 R port cycles
-        return COMPUTE_CYCLES + blocks * max(pixels, 2 * rows) + 2 * rows
+        port = 3 * rows + 2 if f["partial"] else 2 * rows   # partial rows read and added first
+        return COMPUTE_CYCLES + blocks * max(pixels, port) + port
     return COMPUTE_CYCLES + blocks * pixels
 
 

@@ -19,8 +19,11 @@ How each mode is cut
     channel tile's fits. Otherwise (or under a lifetime schedule) WU cuts one channel group
     pair along the images: its tiles after the first *add* their exact gradients to the
     ``MST`` rows (``accumulate``), so the sum is the whole batch's, and only the last one
-    stores. UPDATE's SGD needs the whole batch's gradient: it is not cut along the batch
-    (``ConfigError`` naming the buffer).
+    stores. UPDATE cuts the batch the same way: every tile but the last runs as such a WU
+    into the *other* ``MST`` half (the masters' half is free of gradients), and the last
+    runs as UPDATE with ``partial``: the updater adds those sums to its own block before
+    the SGD, which so sees the whole batch's exact gradient (``hw/engine/updater.py``). A
+    build without the SGD unit (``update_lanes`` 0) refuses that cut.
 
 Lifetime schedule (``lifetime``: a buffer's refresh policy is ``lifetime``, i.e. none at
 all) every COMPUTE is also cut short enough that what it reads dies before it expires:
@@ -135,7 +138,8 @@ class Tile:
     (WU / UPDATE: the channel tiles, whose ``MST`` half is ``wtile % 2``). A WU cut along
     the batch has several tiles per channel tile: ``acc`` on all but the first (their
     gradients are added to the ``MST`` rows), ``stores`` on the last only (the summed
-    gradients go to DRAM after it).
+    gradients go to DRAM after it). An UPDATE cut along the batch runs its tiles but the
+    last in ``mode`` ``"wu"`` (into the other ``MST`` half), the last with ``partial``.
     """
     layer: LayerShape
     n0: int
@@ -150,6 +154,17 @@ class Tile:
     wtile: int
     acc: bool = False
     stores: bool = True
+    mode: str | None = None
+    partial: bool = False
+
+    @property
+    def continues(self):
+        """Whether the tile adds to the previous tile's channel tile (same ``MST`` slot)."""
+        return self.acc or self.partial
+
+    def engine_mode(self, mode):
+        """The mode the engine runs this tile of a ``mode`` layer in."""
+        return self.mode or mode
 
     def origin(self, mode):
         """The tile's place in the whole layer (``descriptor_fields``' ``origin``)."""
@@ -244,16 +259,30 @@ def _wu_tiles(ecfg, mode, layer, ok):
                          None, 0)
                     for m0, mc in _spans(layer.m, mb) for c0, cc in _spans(layer.c, cb)]
     one = _sub(layer, m=min(t, layer.m), c=min(t, layer.c))
-    nb = _largest(layer.n, lambda n: ok(mode, _sub(one, n=n))) if mode == "wu" else 0
+    if mode == "update" and not ecfg.update_lanes:
+        raise ConfigError(f"update layer cannot be tiled: the whole batch {layer.n} of one "
+                          f"channel tile does not fit, and a batch cut needs the SGD unit "
+                          f"(update_lanes 0): set update_lanes >= 1 or lower the batch")
+    nb = _largest(layer.n, lambda n: ok("wu", _sub(one, n=n)) and (
+        mode == "wu" or ok(mode, _sub(one, n=n), partial=True)))
     if nb:       # the batch of one channel tile in parts, their gradients summed in MST
-        return [Tile(_sub(layer, n=b, m=mc, c=cc), n0, b, m0, mc, c0, cc, 0, layer.out_h,
-                     None, 0, acc=n0 > 0, stores=n0 + b == layer.n)
+        return [_batch_part(mode, _sub(layer, n=b, m=mc, c=cc), n0, b, m0, mc, c0, cc,
+                            n0 + b == layer.n)
                 for m0, mc in _spans(layer.m, t) for c0, cc in _spans(layer.c, t)
                 for n0, b in _spans(layer.n, nb)]
-    raise _refused(ecfg, mode, _sub(one, n=1) if mode == "wu" else one,
-                   "one image of one channel tile" if mode == "wu" else
-                   "the whole batch of one channel tile (UPDATE's SGD needs the gradient "
-                   "of the whole batch)", ok)
+    raise _refused(ecfg, mode, _sub(one, n=1), "one image of one channel tile", ok)
+
+
+def _batch_part(mode, sub, n0, nb, m0, mc, c0, cc, last):
+    """Images ``n0 ..`` (``nb``) of a channel tile cut along the batch: WU adds to the sum
+    of the tiles before (``acc``) and the last stores it; UPDATE's last tile is the SGD
+    with those sums (``partial``), the ones before are WU tiles."""
+    tile = Tile(sub, n0, nb, m0, mc, c0, cc, 0, sub.out_h, None, 0, acc=n0 > 0, stores=last)
+    if mode == "wu":
+        return tile
+    if last:
+        return replace(tile, acc=False, partial=True)
+    return replace(tile, mode="wu", stores=False)
 
 
 #: The axes a tile is cut along by ``_cut``: its first index and count fields, and the
@@ -347,7 +376,8 @@ class _Budget:
     cycles keeps every row under ``2 * bound + 2 * TILE_OVERHEAD <= retention_cycles``.
     A COMPUTE takes its taps (``ceil(M/T) ceil(C/T) N max(H W, OH OW) K^2``), or in WU the
     rows the gradient writer adds into ``MST`` per block if those are more (UPDATE: twice
-    them, read and written back).
+    them, read and written back; with ``partial`` also the other half's rows read and
+    added first: ``3 R + 2``).
     """
 
     def __init__(self, cfg, ecfg, lifetime):
@@ -355,16 +385,19 @@ class _Budget:
         self.bound = (cfg.retention_cycles // 2 - TILE_OVERHEAD) if lifetime else None
         self.mst_rows = master_rows_per_block(cfg)
 
-    def cycles(self, mode, layer):
+    def cycles(self, mode, layer, partial=False):
         t = self.ecfg.tm
         per_block = layer.n * max(layer.h * layer.w, layer.out_h * layer.out_w)
         if mode in ("wu", "update"):      # MST rows per block: written, or read and written
-            per_block = max(per_block, self.mst_rows * (2 if mode == "update" else 1))
+            rows = {"wu": self.mst_rows, "update": 2 * self.mst_rows}[mode]
+            if partial:                   # and the partial sums read and added first
+                rows += self.mst_rows + 2
+            per_block = max(per_block, rows)
         return _ceil(layer.m, t) * _ceil(layer.c, t) * layer.k ** 2 * per_block
 
-    def __call__(self, mode, layer):
+    def __call__(self, mode, layer, partial=False):
         return fits(self.ecfg, mode, layer) and (
-            self.bound is None or self.cycles(mode, layer) <= self.bound)
+            self.bound is None or self.cycles(mode, layer, partial) <= self.bound)
 
 
 def lifetime_schedule(cfg):
@@ -398,7 +431,7 @@ def tile_layer(cfg, mode, layer, *, lifetime=None):
     tiles = _ramped(mode, tiles, ecfg.tm)
     if mode in ("wu", "update"):          # number the channel tiles: their MST halves
         slot = -1
-        tiles = [replace(x, wtile=(slot := slot + (not x.acc))) for x in tiles]
+        tiles = [replace(x, wtile=(slot := slot + (not x.continues))) for x in tiles]
     elif lifetime:                        # weights die young too: reloaded by every tile
         tiles = [replace(x, wtile=i) for i, x in enumerate(tiles)]
     for tile in tiles:
@@ -482,7 +515,7 @@ class _Program:
                                     tile.r0 // t, _ceil(tile.rb, t)))
             bodies.append(self._act(Buffer.OUT, half, self.at["dy"], ys, tile.n0, tile.nb,
                                     tile.o0 // t, _ceil(tile.ob, t)))
-            if self.mode == "update":
+            if tile.engine_mode(self.mode) == "update":
                 bodies.append(self._blocks(tile, tile.wtile % 2, self.at["mst"],
                                            store=False))
         return bodies
@@ -552,12 +585,15 @@ class _Program:
         """The COMPUTE body of tile ``i``: its halves, whether it adds into ``MST``, and the
         buffers whose data die with it (released): what it reads from ``ACT`` (and WU's
         ``dy`` in ``OUT``), and ``WGT`` after the last tile of a weight tile; FP / BP
-        results in ``OUT`` are released by their STORE's reads."""
-        halves = {Buffer.ACT: i % 2, Buffer.OUT: i % 2, Buffer.MST: tile.wtile % 2,
+        results in ``OUT`` are released by their STORE's reads. An UPDATE's WU tiles sum
+        their gradients in the other ``MST`` half than the channel tile's masters."""
+        mode = tile.engine_mode(self.mode)
+        sums = mode != self.mode
+        halves = {Buffer.ACT: i % 2, Buffer.OUT: i % 2, Buffer.MST: (tile.wtile + sums) % 2,
                   Buffer.WGT: tile.wtile % 2}
-        fields = descriptor_fields(engine_config(self.cfg), self.mode, tile.layer,
+        fields = descriptor_fields(engine_config(self.cfg), mode, tile.layer,
                                    whole=self.layer, origin=tile.origin(self.mode),
-                                   **self.options)
+                                   partial=tile.partial, **self.options)
         dead = {Buffer.ACT} | ({Buffer.OUT} if self.mode in ("wu", "update") else
                                {Buffer.WGT} if last_of_wtile else set())
         return {"halves": sum(h << b.value for b, h in halves.items()),
@@ -573,7 +609,7 @@ class _Program:
         is about to write; that store gives the token (the last one gives FINISH's).
         """
         n, d = len(tiles), self.d
-        slot = list(itertools.accumulate((not x.acc for x in tiles), initial=-1))[1:]
+        slot = list(itertools.accumulate((not x.continues for x in tiles), initial=-1))[1:]
         slots = slot[-1] + 1 if tiles else 0
         groups = []
         for i, tile in enumerate(tiles):
@@ -588,7 +624,7 @@ class _Program:
             last_of_wtile = i == n - 1 or tiles[i + 1].wtile != tile.wtile
             program.append(Instruction(Opcode.COMPUTE, self.compute(i, tile, last_of_wtile),
                                        pop_prev=True,
-                                       pop_next=not tile.acc and k >= d,
+                                       pop_next=not tile.continues and k >= d,
                                        push_prev=i + d < n, push_next=tile.stores))
             if i + d < n:
                 program += groups[i + d]

@@ -80,12 +80,15 @@ def test_tiled_layers(mode):
         assert counters.amax == want.get("amax", 0), what
         seen |= {case.rounding, f"relu={case.relu}"} | tile_cuts(tiles)
         seen |= {"accumulate"} if any(t.acc for t in tiles) else set()
+        seen |= {"partial"} if any(t.partial for t in tiles) else set()
     assert "stochastic" in seen and "nearest" in seen
     assert set(CUTS[mode]) <= seen
     if mode == "fp":
         assert {"relu=True", "relu=False"} <= seen
     if mode == "wu":
         assert "accumulate" in seen, "no WU case cut the batch"
+    if mode == "update":
+        assert "partial" in seen, "no UPDATE case cut the batch"
 
 
 def test_program_from_dram_image():

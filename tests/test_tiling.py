@@ -50,16 +50,22 @@ def _covered(mode, lay, tiles):
     return hits
 
 
-def _batch_parts(tiles):
-    """Check the WU batch parts of ``tiles``: consecutive per channel tile, which they
-    share with its MST half (``wtile``), ``acc`` on all but the first and ``stores`` on the
-    last only; return how many channel tiles were cut."""
+def _batch_parts(mode, tiles):
+    """Check the WU / UPDATE batch parts of ``tiles``: consecutive per channel tile, which
+    they share with its MST half (``wtile``), ``acc`` on all but the first and ``stores`` on
+    the last only (UPDATE: the tiles before the last run as WU, the last adds their sums,
+    ``partial``); return how many channel tiles were cut."""
     cut, i = 0, 0
     while i < len(tiles):
         j = i + 1
-        while j < len(tiles) and tiles[j].acc:
+        while j < len(tiles) and tiles[j].continues:
             j += 1
         part = tiles[i:j]
+        if mode == "update" and len(part) > 1:
+            assert [t.engine_mode(mode) for t in part] == ["wu"] * (len(part) - 1) + [
+                "update"], part
+            assert [t.partial for t in part] == [False] * (len(part) - 1) + [True], part
+            assert [t.acc for t in part] == [False] + [True] * (len(part) - 2) + [False]
         assert len({(t.o0, t.ob, t.r0, t.rb, t.wtile) for t in part}) == 1, part
         assert [t.stores for t in part] == [False] * (len(part) - 1) + [True], part
         assert [t.n0 for t in part] == list(itertools.accumulate(
@@ -78,9 +84,10 @@ def test_tiles_fit_and_cover_the_result_once(mode):
         assert all(fits(ecfg, mode, t.layer) for t in tiles), lay
         assert np.all(_covered(mode, lay, tiles) == 1), (mode, lay)
         several += len(tiles) > 1
-        cut += _batch_parts(tiles) if mode in ("wu", "update") else 0
+        cut += _batch_parts(mode, tiles) if mode in ("wu", "update") else 0
     assert several >= 10, f"only {several} of 60 {mode} layers needed several tiles"
-    assert (cut > 0) == (mode == "wu"), f"{cut} {mode} channel tiles cut along the batch"
+    assert (cut > 0) == (mode in ("wu", "update")), f"{cut} {mode} channel tiles cut along " \
+                                                    f"the batch"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -107,9 +114,18 @@ def test_row_tiles_pad_on_the_dma_and_the_engine_runs_them_unpadded():
     assert all(t.layer.w == lay.w + 2 for t in tiles)
 
 
+def test_update_cuts_the_batch_only_with_an_sgd_unit():
+    """The batch of one channel tile in four parts on TILED_CONFIG; without the SGD unit
+    the cut is refused by name."""
+    lay = LayerShape(n=4, c=8, h=8, w=8, m=8, k=3, pad=1)
+    tiles = tile_layer(CFG, "update", lay)
+    assert [(t.n0, t.engine_mode("update"), t.partial) for t in tiles[:4]] == [
+        (0, "wu", False), (1, "wu", False), (2, "wu", False), (3, "update", True)]
+    with pytest.raises(ConfigError, match="batch cut needs the SGD unit .* update_lanes >= 1"):
+        tile_layer(CFG.replace(update_lanes=0), "update", lay)
+
+
 @pytest.mark.parametrize("mode,lay,needle", [
-    ("update", LayerShape(n=4, c=8, h=8, w=8, m=8, k=3, pad=1),
-     "whole batch of one channel tile .* raise input_depth, output_depth"),
     ("bp", LayerShape(n=1, c=4, h=8, w=8, m=8, k=3, pad=1),
      "one image of one input channel tile .* raise input_depth"),
     ("fp", LayerShape(n=1, c=8, h=8, w=8, m=4, k=3, pad=1),
@@ -145,8 +161,6 @@ def test_the_first_and_last_transfers_nothing_overlaps_are_one_group(mode):
 
 def test_a_wu_whose_batch_does_not_fit_sums_its_parts_in_mst():
     lay = LayerShape(n=4, c=4, h=8, w=8, m=4, k=3, pad=1)   # one channel tile, 4 parts
-    with pytest.raises(ConfigError, match="UPDATE's SGD needs the gradient of the whole"):
-        tile_layer(CFG, "update", lay)
     tiles = tile_layer(CFG, "wu", lay)
     assert [(t.n0, t.nb, t.acc, t.stores) for t in tiles] == [
         (n, 1, n > 0, n == 3) for n in range(4)]
@@ -157,11 +171,26 @@ def test_a_wu_whose_batch_does_not_fit_sums_its_parts_in_mst():
     assert [insn.op for insn in program].count(Opcode.STORE) == 1
 
 
+def test_an_update_whose_batch_does_not_fit_sums_its_parts_in_the_other_mst_half():
+    """Three WU COMPUTEs sum the gradients in MST half 1, the UPDATE adds them (``partial``)
+    to its own in half 0, where the masters were loaded once and are stored once."""
+    lay = LayerShape(n=4, c=4, h=8, w=8, m=4, k=3, pad=1)
+    program = layer_program(CFG, "update", lay, {"x": 0x1000, "dy": 0x9000, "mst": 0x11000})
+    computes = [insn.body for insn in program if insn.op is Opcode.COMPUTE]
+    assert [MODES[b["desc"]["mode"]] for b in computes] == ["wu"] * 3 + ["update"]
+    assert [b["halves"] >> Buffer.MST.value & 1 for b in computes] == [1, 1, 1, 0]
+    assert [b["accumulate"] for b in computes] == [0, 1, 1, 0]
+    assert [b["desc"]["partial"] for b in computes] == [0, 0, 0, 1]
+    mst = [insn.op for insn in program
+           if insn.op in (Opcode.LOAD, Opcode.STORE) and insn.body["buffer"] is Buffer.MST]
+    assert mst == [Opcode.LOAD, Opcode.STORE]
+
+
 #: The default accelerator with no refresh on its act / out buffers: a lifetime schedule.
 LIFETIME = AcceleratorConfig(refresh=("lifetime", "none", "lifetime"))
 
 
-@pytest.mark.parametrize("mode", ["fp", "bp", "wu"])
+@pytest.mark.parametrize("mode", ["fp", "bp", "wu", "update"])
 def test_a_lifetime_schedule_keeps_every_compute_within_half_the_retention(mode):
     """Under ``lifetime`` (no refresh) no COMPUTE takes more than the budget, so no row
     outlives ``retention_cycles``; FP / BP tiles load their own weights. A layer whose
@@ -179,10 +208,11 @@ def test_a_lifetime_schedule_keeps_every_compute_within_half_the_retention(mode)
             assert "lifetime refresh policy" in str(e) and "raise retention_cycles" in str(e)
             refused += 1
             continue
-        assert all(budget.cycles(mode, t.layer) <= budget.bound for t in tiles), lay
+        assert all(budget.cycles(t.engine_mode(mode), t.layer, t.partial) <= budget.bound
+                   for t in tiles), lay
         assert np.all(_covered(mode, lay, tiles) == 1), (mode, lay)
-        if mode == "wu":
-            _batch_parts(tiles)
+        if mode in ("wu", "update"):
+            _batch_parts(mode, tiles)
         else:
             assert [t.wtile for t in tiles] == list(range(len(tiles)))
         shorter += len(tiles) > len(default)

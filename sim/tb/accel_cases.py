@@ -27,7 +27,7 @@ DRAW_DEPTH = 8
 
 #: The cuts each mode's cases take turns to include (a row cut with padding, on the DMA).
 CUTS = {"fp": ("channels", "images", "rows"), "bp": ("channels", "images"),
-        "wu": ("channels", "images"), "update": ("channels",)}
+        "wu": ("channels", "images"), "update": ("channels", "images")}
 
 
 class Run:
@@ -95,6 +95,6 @@ def draw_tiled(rng, cfg, mode, cut):
         try:
             tiles = tile_layer(cfg, mode, lay)
         except ConfigError:
-            continue      # e.g. an UPDATE whose whole batch of one channel tile does not fit
+            continue      # e.g. an UPDATE cut along the batch without an SGD unit
         if cut in tile_cuts(tiles):
             return ref.random_case(rng, big, mode, layer=lay), tiles
