@@ -49,8 +49,9 @@ Formats
 Not compiled (the accelerator has no instruction for them yet)
     The int16 compute copies of the new masters (``requantize(master, frac_master -
     frac_w)`` with the next step's ``w/{s}``, key ``weight``) and the masters' amax that
-    chooses that format: the host makes both from ``mst{s}``. UPDATE needs the whole batch of
-    a channel tile on chip: digits-cnn's convs are refused at batch 32 (``tiling``).
+    chooses that format: the host makes both from ``mst{s}``. (An UPDATE whose channel tile's
+    batch does not fit on chip, as digits-cnn's convs at batch 16 and 32, is cut along the
+    batch by ``tiling``: WU tiles, then the SGD with their sums.)
 
 The random keys come from ``firmware/keys.py``, the code the golden model computes them
 with.
@@ -542,7 +543,8 @@ def compile_backward(cfg, net, batch, formats, step, rounding, *, frac_master, m
     (``Formats.as_dict()``); ``frac_master`` maps each conv slot to its master frac; ``mu_q``,
     ``lr_q`` and ``lr_shift`` are the SGD's momentum and ``lr / batch`` (``lr_fixed``);
     ``symbols`` defaults to ``step_symbols(cfg, net, batch)``. Raises ``ConfigError`` as
-    ``compile_forward`` does, and for an UPDATE whose channel tile's batch does not fit.
+    ``compile_forward`` does, and for an UPDATE that needs a batch cut in a build without
+    the SGD unit (``update_lanes`` 0).
     """
     _check_pass(cfg, batch, step, rounding)
     symbols = step_symbols(cfg, net, batch) if symbols is None else symbols

@@ -10,7 +10,8 @@ each conv's program amax the accumulator amax the golden forward observes for th
 at the same frac, and the saturations the golden pass counts. The comparison is shown to
 fail with a wrong key (the next step's) or a wrong shift (one frac off).
 
-A whole step: digits-cnn at batch 8 (UPDATE is refused at 32), both roundings, from a
+A whole step: digits-cnn at batch 8, both roundings, and at 16 and 32 (the convs' UPDATE
+cut along the batch: WU tiles summed in MST, then the SGD with the sums), from a
 calibrated ``FixedNet`` after one ``train_step`` (so the velocities are not zero): the
 forward programs, the host's loss gradient from the machine's logits as
 ``FixedNet._forward_backward`` makes it, then the backward programs. Every gradient
@@ -36,7 +37,7 @@ from edgetrain.firmware.compiler import (
     ALIGN, compile_backward, compile_forward, forward_symbols, step_symbols)
 from edgetrain.firmware.nets import NETS
 from edgetrain.firmware.tiling import RowLayout
-from edgetrain.hw.accel.isa import check_program
+from edgetrain.hw.accel.isa import Opcode, check_program
 from edgetrain.hw.buffers.kinds import Buffer, master_lanes
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.sim.golden import layers as gl
@@ -201,16 +202,16 @@ def test_refusals():
 
 # The backward pass and the update ------------------------------------------------------------
 
-BATCH = 8            # UPDATE of the digits convs is refused at batch 32 (test_update_refusals)
+BATCH = 8            # at 16 and 32 the digits convs' UPDATE is cut along the batch
 GRADS = ("dpool8", "dact3", "dz3", "dact2", "dz2", "dact1", "dz1", "dact0", "dz0")
 
 
-def _trained(rounding, seed):
+def _trained(rounding, seed, batch=BATCH):
     """A calibrated golden digits-cnn after one training step (so its velocities are not
     zero), and the float batch of its next step."""
-    fixed, _ = _fixed(rounding, BATCH, seed)
-    fixed.train_step(*_batch(BATCH, seed))
-    return fixed, *_batch(BATCH, seed + 1)
+    fixed, _ = _fixed(rounding, batch, seed)
+    fixed.train_step(*_batch(batch, seed))
+    return fixed, *_batch(batch, seed + 1)
 
 
 def _golden_step(fixed, x, labels, monkeypatch):
@@ -245,15 +246,15 @@ def _golden_step(fixed, x, labels, monkeypatch):
     return golden, grads, seen, result.saturations_by_kind
 
 
-def _compile_step(fixed, rounding, **changes):
+def _compile_step(fixed, rounding, batch=BATCH, **changes):
     """The forward and backward passes of ``fixed``'s next step on one symbol map;
     ``changes`` replace ``compile_backward``'s SGD arguments."""
-    formats, symbols = fixed.formats.as_dict(), step_symbols(CFG, NET, BATCH)
-    lr_q, lr_shift = lr_fixed(fixed.lr, BATCH)
+    formats, symbols = fixed.formats.as_dict(), step_symbols(CFG, NET, batch)
+    lr_q, lr_shift = lr_fixed(fixed.lr, batch)
     sgd = dict(frac_master=dict(fixed.frac_master), mu_q=fixed.mu_q, lr_q=lr_q,
                lr_shift=lr_shift) | changes
-    return (compile_forward(CFG, NET, BATCH, formats, fixed.step, rounding, symbols=symbols),
-            compile_backward(CFG, NET, BATCH, formats, fixed.step, rounding, symbols=symbols,
+    return (compile_forward(CFG, NET, batch, formats, fixed.step, rounding, symbols=symbols),
+            compile_backward(CFG, NET, batch, formats, fixed.step, rounding, symbols=symbols,
                              **sgd))
 
 
@@ -321,21 +322,25 @@ def _saturating(fixed):
                                np.iinfo(np.int32).min)
 
 
-@pytest.mark.parametrize("rounding, saturating", [("nearest", False), ("stochastic", False),
-                                                  ("stochastic", True)])
-def test_step_equals_golden(rounding, saturating, monkeypatch):
-    fixed, x, labels = _trained(rounding, seed=5)
+@pytest.mark.parametrize("rounding, saturating, batch", [
+    ("nearest", False, 8), ("stochastic", False, 8), ("stochastic", True, 8),
+    ("nearest", False, 16), ("stochastic", False, 32)])
+def test_step_equals_golden(rounding, saturating, batch, monkeypatch):
+    fixed, x, labels = _trained(rounding, seed=5, batch=batch)
     if saturating:
         _saturating(fixed)
         by_kind = _golden_step(fixed, x, labels, monkeypatch)[3]
         assert by_kind["input_grad"] and by_kind["master"], by_kind
-    fwd, bwd = _compile_step(fixed, rounding)
+    fwd, bwd = _compile_step(fixed, rounding, batch)
     assert [p.name for p in bwd.programs] == [
         "fc4.bp", "fc4.update", "pool8.bp",
         *(f"conv{s}.{k}" for s in (3, 2, 1) for k in ("relu", "bp", "update")),
         "conv0.relu", "conv0.update"]
     for p in bwd.programs:
         check_program(p.program)
+    partial = [p.name for p in bwd.programs if p.name.endswith(".update") and any(
+        insn.op is Opcode.COMPUTE and insn.body["desc"]["partial"] for insn in p.program)]
+    assert bool(partial) == (batch > 8), partial
     assert all(np.any(v) for v in fixed.velocity.values())
     assert _step_mismatches(fixed, x, labels, (fwd, bwd), monkeypatch) == []
 
@@ -369,8 +374,8 @@ def test_update_refusals():
     fixed, _ = _fixed("nearest", BATCH, seed=1)
     formats = fixed.formats.as_dict()
     sgd = dict(frac_master=dict(fixed.frac_master), mu_q=fixed.mu_q, lr_q=40000, lr_shift=20)
-    with pytest.raises(ConfigError, match="UPDATE's SGD needs the gradient of the whole"):
-        compile_backward(CFG, NET, 32, formats, 0, "nearest", **sgd)
+    with pytest.raises(ConfigError, match="batch cut needs the SGD unit"):
+        compile_backward(CFG.replace(update_lanes=0), NET, 32, formats, 0, "nearest", **sgd)
     with pytest.raises(ConfigError, match="frac_master has no frac for slot 4"):
         compile_backward(CFG, NET, BATCH, formats, 0, "nearest", **sgd | {"frac_master": {}})
     with pytest.raises(ConfigError, match="no frac for 'grad/loss'"):
