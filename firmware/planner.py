@@ -288,8 +288,10 @@ def _phase(units):
 
 
 def _macs(insn):
-    """The products of real channels a COMPUTE makes (one per output and input channel,
-    pixel and tap)."""
+    """The MACs a COMPUTE makes on real channels, one per output and input channel, pixel
+    and tap (taps over padding included), as the engine's counter counts them
+    (``sim/reference/engine.py`` ``useful_macs``; a stride-2 BP, which skips its dilation
+    zeros there, would count them here)."""
     f = insn.body["desc"]
     return f["batch"] * f["out_ch"] * f["red_ch"] * f["out_h"] * f["out_w"] * f["kernel"] ** 2
 

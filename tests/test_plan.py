@@ -122,6 +122,56 @@ def test_lifetimes_and_refreshes_of_a_serial_program(retention):
     assert p.expiring_rows == 64 * ((act >= retention) + (out >= retention))
 
 
+def test_rows_held_as_long_as_the_retention_expire():
+    program = _serial_program()
+    spans = predict(CFG, program).spans
+    act, out = spans[1][1] - spans[0][0], spans[2][1] - spans[1][0]
+    assert act > out
+    p = plan_program(CFG.replace(retention_cycles=act),
+                     LayerProgram("conv0", (0,), (), (), program))
+    assert p.expiring_rows == 64                 # ACT's rows, read at the retention's age
+
+
+def _two_tile_program(late_bytes):
+    """Tile 0 (ACT and OUT half 0, a 1x1 conv) as in ``_serial_program``; tile 1 loads
+    ``late_bytes`` into ACT half 1 meanwhile and computes into OUT half 0 again once tile 0's
+    STORE is done and its own load too."""
+    def compute(act_half, **deps):
+        lay = LayerShape(n=1, c=8, h=8, w=8, m=8, k=1 + 2 * act_half, pad=act_half)
+        body = {"halves": act_half << Buffer.ACT.value, "accumulate": 0,
+                "release": 1 << Buffer.ACT.value, "desc": descriptor_fields(CFG, "fp", lay)}
+        return Instruction(Opcode.COMPUTE, body, pop_prev=True, push_next=True, **deps)
+
+    def store():
+        return Instruction(Opcode.STORE, transfer(CFG, Buffer.OUT, 0, 0x8000, 1024,
+                                                  store=True), pop_prev=True, push_prev=True)
+    return [Instruction(Opcode.LOAD, transfer(CFG, Buffer.ACT, 0, 0x1000, 1024),
+                        push_next=True),
+            compute(0), store(),
+            Instruction(Opcode.LOAD, transfer(CFG, Buffer.ACT, 1, 0x10000, late_bytes),
+                        push_next=True),
+            compute(1, pop_next=True), store(), Instruction(Opcode.FINISH, pop_next=True)]
+
+
+def test_live_refreshes_follow_releases():
+    """The ``live`` policy refreshes ACT until the COMPUTE releases it, and OUT until its
+    STORE has read it (not until the next COMPUTE overwrites it): 8-row banks, retention
+    100, a row refreshed every 81 cycles it is live."""
+    cfg = CFG.replace(retention_cycles=100, edram_banks=64)
+    late = 4096
+    program = _two_tile_program(late)
+    sp = predict(cfg, program).spans
+    (l0, c0, s0, l1, c1, s1, _) = sp
+    assert c1[0] - s0[1] > 100                   # tile 1 overwrites OUT half 0 late
+    period = live_threshold(8, 100) + 1
+    lives = [(64, c0[1] - l0[0]), (late // 16, c1[1] - l1[0]),
+             (64, s0[1] - c0[0]), (64, s1[1] - c1[0])]
+    p = plan_program(cfg, LayerProgram("conv0", (0,), (), (), program))
+    assert p.refreshes["live"] == sum(rows * (live // period) for rows, live in lives)
+    assert p.lifetimes["out"] == {"halves": 2, "max": max(lives[2][1], lives[3][1]),
+                                  "mean": (lives[2][1] + lives[3][1]) / 2}
+
+
 def test_plan_command_writes_json(tmp_path, capsys):
     path = tmp_path / "plan.json"
     assert main(["plan", "--net", "digits-cnn", "--batch", "8", "--json", str(path)]) == 0
