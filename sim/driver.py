@@ -48,7 +48,7 @@ from edgetrain.sim.reference import engine as ref
 from edgetrain.sim.reference.iss import Machine, ProgramError
 
 __all__ = ["RunCounters", "IssTarget", "AccelTrainer", "CheckMismatch", "StepMemory",
-           "step_memory", "train_on_target", "CHECK_MODES"]
+           "step_memory", "preflight", "train_on_target", "CHECK_MODES"]
 
 CHECK_MODES = ("every", "end", "none")
 #: Bytes of DRAM kept for the program being run (4,096 instructions).
@@ -305,6 +305,15 @@ class AccelTrainer:
         loss, _, correct = gl.softmax_xent(np.concatenate(logits), self.formats[self._last],
                                            labels)
         return loss, correct
+
+
+def preflight(cfg, plan, options):
+    """Compile the first step of ``plan`` as ``options`` say, so that a net or batch the
+    compiler refuses is refused before a simulator is built; return its ``StepMemory``."""
+    memory = step_memory(cfg, plan.net, options.batch)
+    host = AccelTrainer(cfg, plan, build_model(plan, options), None, memory, options.batch)
+    host._compile(options.rounding, 0)
+    return memory
 
 
 # Checking against the golden trainer ---------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgetrain.hw.accel.top import Accelerator
-from edgetrain.sim.driver import CHECK_MODES, CheckMismatch, step_memory
+from edgetrain.sim.driver import CHECK_MODES, CheckMismatch, preflight
 from edgetrain.sim.golden.train import check_options
 from edgetrain.sim.tb.runner import SIM_ROOT, check_simulator, run_cocotb
 
@@ -36,7 +36,7 @@ def train_sim(options, cfg, *, steps=None, check="none", simulator="verilator",
         raise CheckMismatch(f"--check must be one of {', '.join(CHECK_MODES)}, not {check!r}")
     check_simulator(simulator)
     plan = check_options(options, cfg)
-    memory = step_memory(cfg, plan.net, options.batch)
+    memory = preflight(cfg, plan, options)
     build = sim_build_dir(cfg, simulator)
     build.mkdir(parents=True, exist_ok=True)
     progress, out = build / "progress.jsonl", build / "result.json"

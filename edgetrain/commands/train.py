@@ -89,6 +89,9 @@ def run(args):
 
 def _train_accel(args, options, config, plan):
     """Train on the instruction-level model or the simulated RTL; return the metrics."""
+    from edgetrain.sim.driver import preflight
+
+    preflight(config, plan, options)        # a net or batch the compiler refuses: one line
     where = {"iss": "the instruction-level model", "sim": "the accelerator in Verilator"}
     print(f"running every forward, backward and update program on {where[args.backend]} "
           f"({config.tm}x{config.tn}), check {args.check}")
