@@ -30,7 +30,7 @@ the first differing index.
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -48,7 +48,7 @@ from edgetrain.sim.reference import engine as ref
 from edgetrain.sim.reference.iss import Machine, ProgramError
 
 __all__ = ["RunCounters", "IssTarget", "AccelTrainer", "CheckMismatch", "StepMemory",
-           "step_memory", "preflight", "train_on_target", "CHECK_MODES"]
+           "step_memory", "preflight", "digits_subset", "train_on_target", "CHECK_MODES"]
 
 CHECK_MODES = ("every", "end", "none")
 #: Bytes of DRAM kept for the program being run (4,096 instructions).
@@ -305,6 +305,13 @@ class AccelTrainer:
         loss, _, correct = gl.softmax_xent(np.concatenate(logits), self.formats[self._last],
                                            labels)
         return loss, correct
+
+
+def digits_subset(train=None, test=None):
+    """The digits split, or its first ``train`` training and ``test`` test samples."""
+    d = load_digits_split()
+    return replace(d, x_train=d.x_train[:train], y_train=d.y_train[:train],
+                   x_test=d.x_test[:test], y_test=d.y_test[:test])
 
 
 def preflight(cfg, plan, options):

@@ -23,21 +23,24 @@ from edgetrain.sim.tb.runner import SIM_ROOT, check_simulator, run_cocotb
 __all__ = ["train_sim", "sim_build_dir"]
 
 
-def sim_build_dir(cfg, simulator):
-    """The build folder of ``cfg``'s accelerator for ``simulator`` (one per config)."""
+def sim_build_dir(cfg, simulator, fast_compile=False):
+    """The build folder of ``cfg``'s accelerator for ``simulator`` (one per config and
+    optimisation level)."""
     digest = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()
-    return SIM_ROOT / "train" / f"{digest[:10]}-{simulator}"
+    return SIM_ROOT / "train" / f"{digest[:10]}-{simulator}{'-O0' if fast_compile else ''}"
 
 
 def train_sim(options, cfg, *, steps=None, check="none", simulator="verilator",
-              net_file=None, on_step=None):
-    """Train on the simulated accelerator; return the result JSON (a dict)."""
+              net_file=None, subset=None, fast_compile=False, on_step=None):
+    """Train on the simulated accelerator; return the result JSON (a dict). ``subset``
+    (train, test) trains and evaluates on the first samples of the split only;
+    ``fast_compile`` builds Verilator's C++ at -O0 (a short run of a small config)."""
     if check not in CHECK_MODES:
         raise CheckMismatch(f"--check must be one of {', '.join(CHECK_MODES)}, not {check!r}")
     check_simulator(simulator)
     plan = check_options(options, cfg)
     memory = preflight(cfg, plan, options)
-    build = sim_build_dir(cfg, simulator)
+    build = sim_build_dir(cfg, simulator, fast_compile)
     build.mkdir(parents=True, exist_ok=True)
     progress, out = build / "progress.jsonl", build / "result.json"
     for f in (progress, out):
@@ -45,14 +48,14 @@ def train_sim(options, cfg, *, steps=None, check="none", simulator="verilator",
     opts = asdict(options) | {"net": plan.net.name}
     params = {"config": cfg.to_dict(), "options": opts, "steps": steps, "check": check,
               "mem_bytes": memory.mem_bytes, "progress": str(progress.resolve()),
-              "out": str(out.resolve()), "net_file": net_file and str(Path(net_file).resolve())}
+              "out": str(out.resolve()), "subset": subset, "net_file": net_file and str(Path(net_file).resolve())}
     failure = []
 
     def simulate():
         try:
             run_cocotb(component=Accelerator(config=cfg), toplevel="accelerator",
                        test_module="edgetrain.sim.tb.tb_train", simulator=simulator,
-                       build_dir=build, params=params)
+                       build_dir=build, params=params, fast_compile=fast_compile)
         except BaseException as e:          # reported in the caller's thread
             failure.append(e)
 

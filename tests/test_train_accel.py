@@ -11,32 +11,24 @@ its test is in ``tests/test_train_sim.py``.
 """
 
 import asyncio
-from dataclasses import replace
-
 import pytest
 
 from edgetrain.cli import main
 from edgetrain.hw.config import AcceleratorConfig
 from edgetrain.sim import driver
-from edgetrain.sim.driver import CheckMismatch, IssTarget, step_memory, train_on_target
-from edgetrain.sim.golden.digits import load_digits_split
+from edgetrain.sim.driver import (
+    CheckMismatch, IssTarget, digits_subset, step_memory, train_on_target)
 from edgetrain.sim.golden.train import TrainOptions, check_options
 
 CFG = AcceleratorConfig()
 OPTIONS = TrainOptions(batch=8, epochs=1)
 
 
-def _subset():
-    d = load_digits_split()
-    return replace(d, x_train=d.x_train[:40], y_train=d.y_train[:40], x_test=d.x_test[:12],
-                   y_test=d.y_test[:12])
-
-
 def _train(steps, check="every", options=OPTIONS):
     plan = check_options(options, CFG)
     memory = step_memory(CFG, plan.net, options.batch)
     return asyncio.run(train_on_target(options, CFG, IssTarget(CFG, memory.mem_bytes), memory,
-                                       data=_subset(), steps=steps, check=check))
+                                       data=digits_subset(40, 12), steps=steps, check=check))
 
 
 def test_iss_training_equals_golden():

@@ -28,7 +28,7 @@ from edgetrain.hw.accel.control import Reg
 from edgetrain.hw.accel.sequencer import ErrorCode, StatusLayout
 from edgetrain.hw.buffers.kinds import Buffer
 from edgetrain.hw.config import AcceleratorConfig
-from edgetrain.sim.driver import RunCounters, step_memory, train_on_target
+from edgetrain.sim.driver import RunCounters, digits_subset, step_memory, train_on_target
 from edgetrain.sim.golden.train import TrainOptions
 from edgetrain.sim.reference.iss import ProgramError
 from .accel_bench import AccelBench
@@ -67,7 +67,7 @@ class CocotbTarget:
                                f"program at {addr:#x} ({count} instructions)")
         c = await b.counters(self.cfg)
         return RunCounters(cycles=int(c.cycles), macs=int(c.engine.macs),
-                           saturations=int(c.engine.saturations), amax=int(c.engine.amax),
+                           saturations=int(c.engine.saturations), amax=int(c.engine.amax) * 4,
                            busy=int(c.engine.busy_cycles),
                            refreshes=sum(int(getattr(c.banks, bk.port_name).refreshes)
                                          for bk in Buffer))
@@ -93,6 +93,7 @@ async def test_train(dut):
 
     try:
         result = await train_on_target(options, cfg, CocotbTarget(bench, cfg), memory,
+                                       data=digits_subset(*P.get("subset") or (None, None)),
                                        steps=P["steps"], check=P["check"], on_step=on_step)
         out = result.to_json()
     except EdgetrainError as e:
