@@ -67,7 +67,7 @@ class CocotbTarget:
                                f"program at {addr:#x} ({count} instructions)")
         c = await b.counters(self.cfg)
         return RunCounters(cycles=int(c.cycles), macs=int(c.engine.macs),
-                           saturations=int(c.engine.saturations), amax=int(c.engine.amax) * 4,
+                           saturations=int(c.engine.saturations), amax=int(c.engine.amax),
                            busy=int(c.engine.busy_cycles),
                            refreshes=sum(int(getattr(c.banks, bk.port_name).refreshes)
                                          for bk in Buffer))
