@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/install.sh
 
 demo: $(STAMP)
 	$(BIN)/edgetrain train --backend golden --net digits-cnn --metrics out/demo/train-metrics.json
+	$(BIN)/edgetrain train --backend iss --net digits-cnn --batch 8 --steps 2 --check every --metrics out/demo/train-iss-metrics.json
 	$(BIN)/edgetrain generate -o out/demo/verilog
 
 test: $(STAMP)

@@ -424,11 +424,14 @@ async def train_on_target(options, cfg, target, memory, *, data=None, steps=None
                                                              data.y_train[first])
             if golden is not None:
                 passes = golden.calibrate(data.x_train[first], data.y_train[first])
-                if passes != result.calibration_passes or \
-                        golden.formats.as_dict() != host.formats.as_dict():
-                    raise CheckMismatch(f"calibration: {result.calibration_passes} passes "
-                                        f"and formats {host.formats.as_dict()} on the target, "
-                                        f"{passes} and {golden.formats.as_dict()} golden")
+                got, want = host.formats.as_dict(), golden.formats.as_dict()
+                bad = [k for k in want if got.get(k) != want[k]]
+                if passes != result.calibration_passes or bad:
+                    raise CheckMismatch(
+                        f"calibration: {result.calibration_passes} passes on the target, "
+                        f"{passes} golden" + "".join(f"; format {k} is frac {got.get(k)} on "
+                                                     f"the target, {want[k]} golden"
+                                                     for k in bad[:1]))
         host.lr = options.lr_at(epoch)
         if golden is not None:
             golden.lr = host.lr
