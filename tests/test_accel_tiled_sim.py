@@ -1,6 +1,7 @@
 """Layers larger than the buffers on the accelerator, tiled by ``firmware/tiling.py``, DRAM
 to DRAM on both simulators (``sim/tb/tb_accel_tiled.py``): FP cut along channels, images and
-rows, BP along channels and images, WU and UPDATE along channels; bit-exact against the
+rows, BP along channels and images, WU and UPDATE along channels and images (UPDATE's
+last batch tile adds the others' sums from the other MST half); bit-exact against the
 whole layer's golden model."""
 
 import pytest

@@ -6,7 +6,8 @@ mode (FP with or without ReLU, BP, WU over the batch, UPDATE), its operands are 
 DRAM in the row layout (``firmware/tiling.py``'s ``RowLayout``), the result regions are filled
 with junk, and the program of ``layer_program`` runs it as tiles along output channels,
 images and output rows (FP), input channels and images (BP), or output and input channels
-(WU, UPDATE; WU also along images, its gradients added up in MST), with ping-pong halves
+(WU, UPDATE; also along images: WU's gradients added up in MST, UPDATE's earlier batch
+tiles run as WU into the other MST half and its last adds those sums), with ping-pong halves
 and overlapped loads and stores. The result read back from DRAM must equal the golden model
 of the *whole* layer (``sim/reference/engine.py``), bit for bit, stochastic rounding included.
 
